@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/httpgateway/httpgateway/internal/config"
+	"github.com/httpgateway/httpgateway/internal/rpc"
+	"github.com/httpgateway/httpgateway/internal/server"
+)
+
+// runServe loads the configuration, serves until ctx is done, and drains.
+// A bad configuration exits 2 before anything listens.
+func runServe(ctx context.Context, io *stdio, args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: gateway serve [flags]\n\n"+
+			"Each flag is also GATEWAY_<NAME> in the environment and <name> in the --config file;\n"+
+			"flags win over the environment, which wins over the file.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	cfg, err := config.Load(fs, args, io.lookupEnv)
+	if ue := (*config.UsageError)(nil); errors.As(err, &ue) {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage // the flag package has printed the problem
+	}
+	if err != nil {
+		fmt.Fprintf(io.stderr, "gateway serve: %v\n", err)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(io.stderr, "gateway serve: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+
+	log := newLogger(io.stderr, cfg)
+	b := readBuildInfo()
+	log.Info("starting", "version", b.version, "revision", b.revision, "go", b.goVersion, "config", cfg.Redacted())
+	if cfg.AuthTokensFile != "" || len(cfg.AuthTokens) > 0 {
+		// Refuse rather than run open to an operator who asked for auth.
+		// Remove when the auth interceptor lands in server.WithUnaryInterceptors.
+		log.Error("auth-tokens-file / auth-tokens are set, but authentication is not implemented yet")
+		return exitUsage
+	}
+
+	srv, err := server.New(cfg, rpc.Register, server.WithLogger(log))
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitUsage
+	}
+	if err := srv.Listen(); err != nil {
+		log.Error("cannot listen", "err", err)
+		return exitFailure
+	}
+	if err := srv.Serve(ctx); err != nil {
+		log.Error("serve failed", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// newLogger builds the process logger: slog to w (stderr), JSON unless the
+// config asks for text.
+func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

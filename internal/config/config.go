@@ -1,0 +1,118 @@
+package config
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is the gateway's whole configuration, after defaults, the config
+// file, the environment and flags have been layered and Validate has passed.
+// The comment on each field gives its default; Default returns them.
+type Config struct {
+	// ConfigFile is the YAML file that was read ("" = none). Set by --config or
+	// GATEWAY_CONFIG only; a config file cannot name another one.
+	ConfigFile string
+
+	// Listen is the gRPC listen address, host:port. Default ":50051".
+	// Port 0 picks a free port; the bound address is logged.
+	Listen string
+	// AdminListen is the admin HTTP listen address (/healthz, /readyz,
+	// /debug/pprof/). Default "" = no admin listener.
+	AdminListen string
+
+	// EgressAllow lists CIDRs, IP addresses and host patterns ("example.com",
+	// "*.example.com"), each optionally with ":port", opened on top of the
+	// default egress policy. Default empty. See ParseEgressRule.
+	EgressAllow []string
+	// EgressDeny lists rules, in EgressAllow's syntax, denied on top of the
+	// default egress policy. Default empty.
+	EgressDeny []string
+
+	// LogLevel is the minimum level logged. Default info.
+	LogLevel slog.Level
+	// LogFormat is "json" (default) or "text".
+	LogFormat string
+
+	// DrainDelay is how long the server keeps accepting work after health
+	// turned NOT_SERVING at shutdown, so load balancers and probes notice
+	// before the listener closes. Default 0.
+	DrainDelay time.Duration
+	// ShutdownGrace bounds the graceful stop: RPCs still running after it are
+	// cancelled. Default 10s; 0 stops at once.
+	ShutdownGrace time.Duration
+
+	// MaxRecvMsgSize is the largest gRPC message accepted, in bytes. Default
+	// 4 MiB (gRPC's own); large bodies are meant to be streamed.
+	MaxRecvMsgSize int
+	// MaxSendMsgSize is the largest gRPC message sent, in bytes. Default 16 MiB,
+	// which bounds what one Fetch response can carry.
+	MaxSendMsgSize int
+	// MaxConcurrentStreams limits concurrent streams (calls) per client
+	// connection. Default 1024.
+	MaxConcurrentStreams uint32
+
+	// KeepaliveMinTime is the shortest interval between client pings the
+	// server tolerates; faster pingers get GOAWAY "too_many_pings". Default 10s.
+	KeepaliveMinTime time.Duration
+	// KeepalivePermitWithoutStream lets clients ping while they have no active
+	// call (idle connections kept warm for client-side load balancing).
+	// Default true.
+	KeepalivePermitWithoutStream bool
+	// KeepaliveTime is how long a connection may be idle before the server
+	// pings it to detect a dead client. Default 1m; minimum 1s.
+	KeepaliveTime time.Duration
+	// KeepaliveTimeout is how long the server waits for a ping ack before it
+	// closes the connection. Default 20s.
+	KeepaliveTimeout time.Duration
+	// MaxConnectionIdle closes connections without calls after this long.
+	// Default 0 = never.
+	MaxConnectionIdle time.Duration
+	// MaxConnectionAge sends GOAWAY to connections older than this, so
+	// clients re-resolve and spread over new replicas. Default 0 = never.
+	MaxConnectionAge time.Duration
+	// MaxConnectionAgeGrace is how long calls may run on a connection after
+	// MaxConnectionAge. Default 0 = no limit.
+	MaxConnectionAgeGrace time.Duration
+
+	// RequestIdleTimeout destroys a ClientRequest handle that sees no RPC
+	// activity for this long (used by the rpc layer). Default 5m.
+	RequestIdleTimeout time.Duration
+	// MaxLiveRequests bounds the ClientRequest handles alive at once (used by
+	// the rpc layer). Default 10000.
+	MaxLiveRequests int
+
+	// TLSCertFile and TLSKeyFile are the server certificate and key (PEM).
+	// Both or neither; default "" = plaintext.
+	TLSCertFile string
+	TLSKeyFile  string
+	// TLSClientCAFile, when set, requires and verifies client certificates
+	// (mTLS) against these CAs (PEM). Needs TLSCertFile. Default "".
+	TLSClientCAFile string
+
+	// AuthTokensFile names a file of accepted bearer tokens, one per line.
+	// Default "" = none.
+	AuthTokensFile string
+	// AuthTokens are accepted bearer tokens given inline (environment or config
+	// file only, never a flag: argv is readable by every local user). Secret:
+	// redacted in logs. Default empty.
+	AuthTokens []string
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Listen:                       ":50051",
+		LogLevel:                     slog.LevelInfo,
+		LogFormat:                    "json",
+		ShutdownGrace:                10 * time.Second,
+		MaxRecvMsgSize:               4 << 20,
+		MaxSendMsgSize:               16 << 20,
+		MaxConcurrentStreams:         1024,
+		KeepaliveMinTime:             10 * time.Second,
+		KeepalivePermitWithoutStream: true,
+		KeepaliveTime:                time.Minute,
+		KeepaliveTimeout:             20 * time.Second,
+		RequestIdleTimeout:           5 * time.Minute,
+		MaxLiveRequests:              10000,
+	}
+}

@@ -1,0 +1,11 @@
+// Package server builds and runs the gateway's gRPC server from a validated
+// config.Config: interceptors (slog logging, panic recovery, and the slot
+// where authentication and limits go), keepalive enforcement and message-size
+// limits, grpc.health.v1, server reflection, the opt-in admin HTTP listener,
+// and the drain sequence (health NOT_SERVING first, then a graceful stop
+// bounded by ShutdownGrace, then a hard stop).
+//
+// It does not know the gateway's own services: the caller registers them
+// through the callback given to New. So it must never import internal/rpc,
+// nor anything below it (internal/httpengine, internal/agentpool).
+package server

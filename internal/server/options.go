@@ -1,0 +1,46 @@
+package server
+
+import (
+	"log/slog"
+
+	"google.golang.org/grpc"
+)
+
+// Option configures a Server beyond what config.Config says.
+type Option func(*options)
+
+type options struct {
+	logger     *slog.Logger
+	unary      []grpc.UnaryServerInterceptor
+	stream     []grpc.StreamServerInterceptor
+	serverOpts []grpc.ServerOption
+	// drainHook runs after health turned NOT_SERVING and before the listener
+	// closes; tests use it to look at the server in that window.
+	drainHook func()
+}
+
+// WithLogger sets the logger for the server's own events and for the
+// per-call log lines. Default slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// WithUnaryInterceptors and WithStreamInterceptors fill the slot where
+// authentication and limits go. They run, in the order given, after the
+// logging interceptor (so a refused call is logged with its code) and after
+// panic recovery (so a panic in them does not kill the process), and before
+// the service handler.
+func WithUnaryInterceptors(i ...grpc.UnaryServerInterceptor) Option {
+	return func(o *options) { o.unary = append(o.unary, i...) }
+}
+
+// WithStreamInterceptors is WithUnaryInterceptors for streaming calls.
+func WithStreamInterceptors(i ...grpc.StreamServerInterceptor) Option {
+	return func(o *options) { o.stream = append(o.stream, i...) }
+}
+
+// WithServerOptions adds raw grpc.ServerOptions, applied after the ones the
+// config implies (e.g. a stats handler for OpenTelemetry).
+func WithServerOptions(opts ...grpc.ServerOption) Option {
+	return func(o *options) { o.serverOpts = append(o.serverOpts, opts...) }
+}

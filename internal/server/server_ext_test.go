@@ -1,0 +1,173 @@
+package server_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	gatewayv1 "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
+	"github.com/httpgateway/httpgateway/internal/config"
+	"github.com/httpgateway/httpgateway/internal/server"
+)
+
+// registerUnimplemented registers the generated services with no methods
+// implemented, as the real rpc layer will register them.
+func registerUnimplemented(s grpc.ServiceRegistrar) {
+	gatewayv1.RegisterClientRequestServiceServer(s, gatewayv1.UnimplementedClientRequestServiceServer{})
+	gatewayv1.RegisterAgentServiceServer(s, gatewayv1.UnimplementedAgentServiceServer{})
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	ts := startServer(t, serverSetup{register: registerUnimplemented})
+	cc := dial(t, ts.addr)
+	ctx := testContext(t)
+
+	// Health: the server as a whole and each service.
+	hc := healthpb.NewHealthClient(cc)
+	for _, svc := range []string{"", "httpgateway.v1.ClientRequestService", "httpgateway.v1.AgentService", "grpc.health.v1.Health"} {
+		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("Check(%q) = %v, %v; want SERVING", svc, resp.GetStatus(), err)
+		}
+	}
+
+	// Reflection (v1) lists what Services says, health and reflection included.
+	rc, err := reflectionpb.NewServerReflectionClient(cc).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{ListServices: "*"}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rc.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		listed = append(listed, s.GetName())
+	}
+	slices.Sort(listed)
+	for _, want := range []string{"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "httpgateway.v1.ClientRequestService", "httpgateway.v1.AgentService"} {
+		if !slices.Contains(listed, want) {
+			t.Errorf("reflection lists %q, missing %q", listed, want)
+		}
+	}
+	if got := ts.Services(); !slices.Equal(got, listed) {
+		t.Errorf("Services() = %q, reflection lists %q", got, listed)
+	}
+
+	// A not-yet-implemented RPC answers UNIMPLEMENTED, with a message.
+	_, err = gatewayv1.NewClientRequestServiceClient(cc).Fetch(ctx, &gatewayv1.FetchRequest{Url: "http://example.com/"})
+	if st := status.Convert(err); st.Code() != codes.Unimplemented || st.Message() == "" {
+		t.Errorf("Fetch: %v; want UNIMPLEMENTED with a message", err)
+	}
+	// ... and the call is logged, through slog, as JSON.
+	if logs := ts.logs.String(); !strings.Contains(logs, `"grpc.method":"Fetch"`) || !strings.Contains(logs, `"grpc.code":"Unimplemented"`) {
+		t.Errorf("Fetch not logged:\n%s", logs)
+	}
+}
+
+// panickingAgents panics in ListAgents.
+type panickingAgents struct {
+	gatewayv1.UnimplementedAgentServiceServer
+}
+
+func (panickingAgents) ListAgents(context.Context, *gatewayv1.ListAgentsRequest) (*gatewayv1.ListAgentsResponse, error) {
+	panic("boom: secret request detail")
+}
+
+func TestPanicBecomesInternal(t *testing.T) {
+	ts := startServer(t, serverSetup{register: func(s grpc.ServiceRegistrar) {
+		gatewayv1.RegisterAgentServiceServer(s, panickingAgents{})
+	}})
+	cc := dial(t, ts.addr)
+	ctx := testContext(t)
+
+	_, err := gatewayv1.NewAgentServiceClient(cc).ListAgents(ctx, &gatewayv1.ListAgentsRequest{})
+	st := status.Convert(err)
+	if st.Code() != codes.Internal {
+		t.Fatalf("ListAgents: %v; want INTERNAL", err)
+	}
+	if strings.Contains(st.Message(), "secret") {
+		t.Errorf("panic value leaked to the caller: %q", st.Message())
+	}
+	logs := ts.logs.String()
+	for _, want := range []string{"panic in gRPC handler", "boom: secret request detail", "goroutine", `"grpc.code":"Internal"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+
+	// The server survived.
+	if resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("after panic: Check = %v, %v", resp.GetStatus(), err)
+	}
+}
+
+func TestMessageSizeLimit(t *testing.T) {
+	ts := startServer(t, serverSetup{
+		register: registerUnimplemented,
+		config:   func(c *config.Config) { c.MaxRecvMsgSize = 1024 },
+	})
+	cc := dial(t, ts.addr)
+	_, err := gatewayv1.NewClientRequestServiceClient(cc).Fetch(testContext(t), &gatewayv1.FetchRequest{Body: make([]byte, 2048)})
+	if code := status.Code(err); code != codes.ResourceExhausted {
+		t.Errorf("Fetch with 2 KiB body, limit 1 KiB: %v; want RESOURCE_EXHAUSTED", err)
+	}
+}
+
+func TestInterceptorSlot(t *testing.T) {
+	// What an auth interceptor would do: refuse before the handler runs.
+	deny := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if strings.HasPrefix(info.FullMethod, "/httpgateway.v1.") {
+			return nil, status.Error(codes.Unauthenticated, "no token")
+		}
+		return h(ctx, req)
+	}
+	ts := startServer(t, serverSetup{register: registerUnimplemented, opts: []server.Option{server.WithUnaryInterceptors(deny)}})
+	cc := dial(t, ts.addr)
+	_, err := gatewayv1.NewClientRequestServiceClient(cc).Fetch(testContext(t), &gatewayv1.FetchRequest{})
+	if code := status.Code(err); code != codes.Unauthenticated {
+		t.Errorf("Fetch: %v; want UNAUTHENTICATED from the slot's interceptor", err)
+	}
+	if !strings.Contains(ts.logs.String(), `"grpc.code":"Unauthenticated"`) {
+		t.Errorf("refusal not logged:\n%s", ts.logs.String())
+	}
+}
+
+func TestNewRefusesTLSUntilImplemented(t *testing.T) {
+	cfg := config.Default()
+	cert := t.TempDir() + "/cert.pem"
+	for _, p := range []string{cert} {
+		if err := writeFile(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.TLSCertFile, cfg.TLSKeyFile = cert, cert
+	if _, err := server.New(cfg, nil); err == nil || !strings.Contains(err.Error(), "tls-cert-file") {
+		t.Errorf("New with TLS configured: %v; want a refusal naming tls-cert-file", err)
+	}
+	cfg = config.Default()
+	cfg.Listen = "nope"
+	if _, err := server.New(cfg, nil); err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Errorf("New with a bad config: %v; want a validation error", err)
+	}
+}
