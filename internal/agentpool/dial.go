@@ -1,0 +1,222 @@
+package agentpool
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/httpgateway/httpgateway/internal/nodeerr"
+)
+
+// Resolver resolves host names; *net.Resolver satisfies it. Tests inject
+// fakes.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Deps is the dial machinery an Agent uses.
+type Deps struct {
+	// Resolver resolves host names; nil means net.DefaultResolver.
+	Resolver Resolver
+	// DNSTimeout bounds one resolution; a resolution that runs out is
+	// EAI_AGAIN, as getaddrinfo reports a timeout. 0 means 10 s.
+	DNSTimeout time.Duration
+	// ConnectTimeout bounds each connect attempt; 0 leaves it to the OS,
+	// as Node does.
+	ConnectTimeout time.Duration
+	// Check is the egress hook, called with every resolved address before
+	// it is dialed; the address dialed is exactly the one checked, so DNS
+	// rebinding cannot slip past it. A non-nil error denies that address;
+	// when every address is denied the dial fails with the (first) denial,
+	// as an *nodeerr.Error if it is one, else ERR_GATEWAY_EGRESS_DENIED.
+	// nil allows everything.
+	Check func(ctx context.Context, host string, addr netip.AddrPort) error
+	// CheckSocketPath is the egress hook for unix sockets (Check only sees
+	// IP addresses). nil allows everything.
+	CheckSocketPath func(ctx context.Context, path string) error
+}
+
+const defaultDNSTimeout = 10 * time.Second
+
+func (d Deps) withDefaults() Deps {
+	if d.Resolver == nil {
+		d.Resolver = net.DefaultResolver
+	}
+	if d.DNSTimeout <= 0 {
+		d.DNSTimeout = defaultDNSTimeout
+	}
+	return d
+}
+
+// dialed is what a successful dial hands to the socket.
+type dialed struct {
+	conn net.Conn     // the *tls.Conn for https
+	tcp  *net.TCPConn // nil for unix sockets
+	tls  *TLSInfo
+}
+
+// codeEINVAL is libuv's name for an invalid argument at connect time.
+const codeEINVAL = "EINVAL"
+
+// dial connects to t: resolve (with DNSTimeout), filter by family, check
+// and dial each address in order until one connects (sequential fallback),
+// then TLS for https. ctx is cancelled when the socket is destroyed.
+func (a *Agent) dial(ctx context.Context, name string, t Target) (dialed, error) {
+	var d dialed
+	raw, err := a.dialRaw(ctx, t)
+	if err != nil {
+		return d, err
+	}
+	d.conn = raw
+	if tc, ok := raw.(*net.TCPConn); ok {
+		d.tcp = tc
+	}
+	if t.Protocol != "https:" {
+		return d, nil
+	}
+	cfg, err := a.tlsConfig(name, t)
+	if err != nil {
+		_ = raw.Close()
+		return dialed{}, err
+	}
+	tc := tls.Client(raw, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
+		return dialed{}, tlsError(err, cfg.ServerName, t)
+	}
+	d.conn = tc
+	d.tls = tlsInfoOf(tc.ConnectionState())
+	return d, nil
+}
+
+func (a *Agent) dialRaw(ctx context.Context, t Target) (net.Conn, error) {
+	dialer := net.Dialer{
+		// Node's sockets have no TCP keep-alive until keepSocketAlive turns
+		// it on for free sockets; Go's default (15 s) would differ.
+		KeepAlive: -1,
+		Timeout:   a.deps.ConnectTimeout,
+	}
+	if t.SocketPath != "" {
+		if chk := a.deps.CheckSocketPath; chk != nil {
+			if err := chk(ctx, t.SocketPath); err != nil {
+				return nil, denied(err, t.SocketPath, fmt.Sprintf("egress to unix socket %s denied", t.SocketPath), "", 0)
+			}
+		}
+		c, err := dialer.DialContext(ctx, "unix", t.SocketPath)
+		if err != nil {
+			return nil, classifyDial(err, t.SocketPath, 0)
+		}
+		return c, nil
+	}
+	if t.LocalAddress != "" {
+		ip, err := netip.ParseAddr(t.LocalAddress)
+		if err != nil {
+			return nil, nodeerr.New(nodeerr.ERR_INVALID_ARG_VALUE, fmt.Sprintf("Invalid IP address: %s", t.LocalAddress))
+		}
+		dialer.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, 0))
+	}
+	host := t.Host
+	if host == "" {
+		host = "localhost"
+	}
+	addrs, err := a.resolve(ctx, host, t.Family)
+	if err != nil {
+		return nil, err
+	}
+	var firstDenial, lastErr error
+	for _, ip := range addrs {
+		if ip.Is4In6() {
+			ip = ip.Unmap()
+		}
+		ap := netip.AddrPortFrom(ip, uint16(t.Port))
+		if chk := a.deps.Check; chk != nil {
+			if err := chk(ctx, host, ap); err != nil {
+				if firstDenial == nil {
+					firstDenial = denied(err, host, fmt.Sprintf("egress to %s (%s) denied", host, ap), ip.String(), t.Port)
+				}
+				continue
+			}
+		}
+		network := "tcp4"
+		if ip.Is6() {
+			network = "tcp6"
+		}
+		c, err := dialer.DialContext(ctx, network, ap.String())
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		lastErr = classifyDial(err, ip.String(), t.Port)
+	}
+	if lastErr != nil {
+		return nil, lastErr
+	}
+	return nil, firstDenial
+}
+
+// resolve returns the addresses to try, in the resolver's order.
+func (a *Agent) resolve(ctx context.Context, host string, family int) ([]netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		// An IP literal is not looked up (net.connect skips lookup too).
+		return []netip.Addr{ip}, nil
+	}
+	network := "ip"
+	switch family {
+	case 4:
+		network = "ip4"
+	case 6:
+		network = "ip6"
+	}
+	rctx, cancel := context.WithTimeout(ctx, a.deps.DNSTimeout)
+	defer cancel()
+	addrs, err := a.deps.Resolver.LookupNetIP(rctx, network, host)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(rctx.Err(), context.DeadlineExceeded) {
+			return nil, &nodeerr.Error{Code: nodeerr.EAI_AGAIN, Syscall: "getaddrinfo", Address: host, Err: err}
+		}
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) {
+			e := nodeerr.Classify(err, "getaddrinfo", host, 0)
+			e.Address = host
+			return nil, e
+		}
+		return nil, &nodeerr.Error{Code: nodeerr.ENOTFOUND, Syscall: "getaddrinfo", Address: host, Err: err}
+	}
+	out := addrs[:0:0]
+	for _, ip := range addrs {
+		u := ip.Unmap()
+		if (family == 4 && !u.Is4()) || (family == 6 && u.Is4()) {
+			continue
+		}
+		out = append(out, ip)
+	}
+	if len(out) == 0 {
+		return nil, &nodeerr.Error{Code: nodeerr.ENOTFOUND, Syscall: "getaddrinfo", Address: host}
+	}
+	return out, nil
+}
+
+// denied turns a Check error into the dial error.
+func denied(err error, host, msg, addr string, port int) error {
+	if ne := nodeerr.As(err); ne != nil {
+		return err
+	}
+	return &nodeerr.Error{Code: nodeerr.ERR_GATEWAY_EGRESS_DENIED, Message: msg + ": " + err.Error(),
+		Address: addr, Port: port, Err: err}
+}
+
+func classifyDial(err error, addr string, port int) error {
+	if ne := nodeerr.Classify(err, "connect", addr, port); ne != nil {
+		return ne
+	}
+	return &nodeerr.Error{Code: codeEINVAL, Syscall: "connect", Address: addr, Port: port, Err: err}
+}

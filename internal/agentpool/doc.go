@@ -1,0 +1,24 @@
+// Package agentpool is Node's http.Agent for the gateway: per-name socket
+// lists (Node's agent.sockets, agent.freeSockets, agent.requests), the
+// maxSockets / maxTotalSockets / maxFreeSockets limits, lifo/fifo choice of
+// free sockets, keep-alive with Keep-Alive: timeout=N hints, idle timeouts,
+// and dialing (DNS with a timeout, family selection, the egress check on
+// every resolved address, localAddress, unix sockets, TLS with Node's
+// verification error codes). Everything it holds is inspectable through
+// Snapshot and an event feed (Subscribe).
+//
+// Who owns what:
+//   - The pool owns a socket while it is connecting and while it is free.
+//   - An Exchange (the engine's side of one request) owns it from
+//     OnConnect(nil) until it calls Socket.Release, Socket.Destroy or
+//     Socket.Detach. After Detach the caller owns the connection for good.
+//   - Each socket has exactly one goroutine for its whole life: it dials,
+//     then reads. While the socket is free it blocks in a one-byte Peek so a
+//     server close, a reset or unsolicited bytes remove the socket at once;
+//     while it is assigned it calls Exchange.ReadResponse.
+//
+// Data flows rpc -> httpengine -> agentpool -> net. This package must never
+// import internal/httpengine, internal/rpc, gRPC or protobuf packages; its
+// errors are *nodeerr.Error values so the layers above can branch on Node's
+// codes.
+package agentpool
