@@ -91,7 +91,7 @@ func Code(err error) string {
 		return ""
 	}
 	var e *Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && e != nil {
 		return e.Code
 	}
 	if c := Classify(err, "", "", 0); c != nil {
@@ -103,7 +103,7 @@ func Code(err error) string {
 // As returns the first *Error in err's chain, or nil.
 func As(err error) *Error {
 	var e *Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && e != nil {
 		return e
 	}
 	return nil

@@ -1,0 +1,186 @@
+package httpengine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+)
+
+// ErrEventGone is returned by EventLog.Next for a sequence number whose event
+// was already delivered and then dropped to keep the log bounded.
+var ErrEventGone = errors.New("event no longer retained")
+
+// Default bounds of an EventLog.
+const (
+	DefaultEventBufferBytes = 1 << 20 // undelivered body bytes before socket reads pause
+	maxRetainedEvents       = 4096    // delivered events kept for resubscription
+)
+
+// EventLog is the ordered record of one request's events. Appending never
+// blocks, so emitting an event can never deadlock the state machine; instead
+// the body reader calls WaitRoom before each read, which is what pauses the
+// socket while subscribers lag (backpressure, bounded memory).
+//
+// Events are numbered from 1. Readers may start at any retained sequence
+// number; delivered events are dropped oldest first once the retained data
+// exceeds the bound, so a resubscription from long ago gets ErrEventGone.
+type EventLog struct {
+	start time.Time
+	limit int
+
+	mu sync.Mutex // guards every field below
+	// events holds the retained events; events[i].Seq == base+i.
+	events []Event
+	base   uint64
+	// delivered is the highest sequence number handed to any reader.
+	delivered uint64
+	// undelivered counts data bytes in events after delivered.
+	undelivered int
+	// retained counts data bytes in all retained events.
+	retained int
+	// finished is set after the last event: readers past it get io.EOF.
+	finished bool
+	// wake is closed (and replaced) whenever an event is appended, the log
+	// finishes, or a read makes room.
+	wake chan struct{}
+}
+
+// NewEventLog returns an empty log whose undelivered body data is bounded by
+// limit bytes (DefaultEventBufferBytes when limit <= 0).
+func NewEventLog(limit int) *EventLog {
+	if limit <= 0 {
+		limit = DefaultEventBufferBytes
+	}
+	return &EventLog{start: time.Now(), limit: limit, base: 1, wake: make(chan struct{})}
+}
+
+func (l *EventLog) wakeLocked() {
+	close(l.wake)
+	l.wake = make(chan struct{})
+}
+
+// Append stamps ev with its sequence number and times, records it and wakes
+// readers. It never blocks.
+func (l *EventLog) Append(ev Event) uint64 {
+	now := time.Now()
+	l.mu.Lock()
+	ev.Seq = l.base + uint64(len(l.events))
+	ev.Time = now
+	ev.Mono = now.Sub(l.start)
+	l.events = append(l.events, ev)
+	l.undelivered += len(ev.Data)
+	l.retained += len(ev.Data)
+	l.wakeLocked()
+	l.mu.Unlock()
+	return ev.Seq
+}
+
+// Finish marks that no event follows the last one appended.
+func (l *EventLog) Finish() {
+	l.mu.Lock()
+	if !l.finished {
+		l.finished = true
+		l.wakeLocked()
+	}
+	l.mu.Unlock()
+}
+
+// LastSeq returns the sequence number of the last event appended (0 if none).
+func (l *EventLog) LastSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.base + uint64(len(l.events)) - 1
+}
+
+// Finished reports whether Finish was called.
+func (l *EventLog) Finished() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.finished
+}
+
+// AllDelivered reports whether the log is finished and every event was read.
+func (l *EventLog) AllDelivered() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.finished && l.delivered == l.base+uint64(len(l.events))-1
+}
+
+// WaitRoom blocks while the undelivered body data is at or over the bound.
+// It returns false when done is closed first.
+func (l *EventLog) WaitRoom(done <-chan struct{}) bool {
+	for {
+		l.mu.Lock()
+		if l.undelivered < l.limit {
+			l.mu.Unlock()
+			return true
+		}
+		wake := l.wake
+		l.mu.Unlock()
+		select {
+		case <-wake:
+		case <-done:
+			return false
+		}
+	}
+}
+
+// Next returns the event with sequence number seq, waiting for it to be
+// appended. It returns io.EOF when the log finished before seq, ErrEventGone
+// when seq was dropped, or ctx's error.
+func (l *EventLog) Next(ctx context.Context, seq uint64) (Event, error) {
+	if seq == 0 {
+		seq = 1
+	}
+	for {
+		l.mu.Lock()
+		if seq < l.base {
+			l.mu.Unlock()
+			return Event{}, ErrEventGone
+		}
+		if i := seq - l.base; i < uint64(len(l.events)) {
+			ev := l.events[i]
+			l.deliverLocked(seq)
+			l.mu.Unlock()
+			return ev, nil
+		}
+		if l.finished {
+			l.mu.Unlock()
+			return Event{}, io.EOF
+		}
+		wake := l.wake
+		l.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return Event{}, ctx.Err()
+		}
+	}
+}
+
+// deliverLocked records that seq was handed out, releases its data from the
+// undelivered count (making room for the body reader) and trims delivered
+// events past the retention bounds.
+func (l *EventLog) deliverLocked(seq uint64) {
+	if seq <= l.delivered {
+		return
+	}
+	freed := 0
+	for s := l.delivered + 1; s <= seq; s++ {
+		freed += len(l.events[s-l.base].Data)
+	}
+	l.delivered = seq
+	l.undelivered -= freed
+	for len(l.events) > 0 && l.base <= l.delivered &&
+		(l.retained > l.limit || len(l.events) > maxRetainedEvents) {
+		l.retained -= len(l.events[0].Data)
+		l.events[0] = Event{}
+		l.events = l.events[1:]
+		l.base++
+	}
+	if freed > 0 {
+		l.wakeLocked()
+	}
+}

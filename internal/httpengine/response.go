@@ -1,0 +1,286 @@
+package httpengine
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/httpgateway/httpgateway/internal/httpengine/wire"
+	"github.com/httpgateway/httpgateway/internal/nodeerr"
+)
+
+const (
+	// maxInformational caps the 1xx heads accepted before the final one, so
+	// an upstream cannot keep a request busy with endless 103s.
+	maxInformational = 32
+	// readChunk is the most body bytes one 'data' event carries.
+	readChunk = 64 << 10
+	// smallChunk: a read shorter than this is copied into an exact-size
+	// buffer so that a small event does not pin a readChunk buffer.
+	smallChunk = 16 << 10
+)
+
+func (c *ClientRequest) parseOptions() wire.ParseOptions {
+	o := c.r.opts
+	return wire.ParseOptions{MaxHeaderSize: o.MaxHeaderSize, MaxHeadersCount: o.MaxHeadersCount, Insecure: o.InsecureHTTPParser}
+}
+
+// readResponse reads the response on the socket's goroutine: 1xx heads, the
+// final head, the body, and hands the socket back or over.
+func (c *ClientRequest) readResponse(br *bufio.Reader) {
+	opts := c.parseOptions()
+	var head *wire.ResponseHead
+	for infos := 0; ; infos++ {
+		h, err := wire.ReadResponseHead(br, opts)
+		if err != nil {
+			c.readFailed(err, false)
+			return
+		}
+		if h.StatusCode >= 200 || h.StatusCode == 101 {
+			head = h
+			break
+		}
+		if infos == maxInformational {
+			c.readFailed(nodeerr.New(nodeerr.ERR_GATEWAY_TOO_MANY_1XX, "too many informational (1xx) responses"), false)
+			return
+		}
+		c.mu.Lock()
+		if c.destroyed || c.phase == phaseClosed {
+			c.mu.Unlock()
+			return
+		}
+		c.settleFinishLocked()
+		if h.StatusCode == 100 {
+			c.emitReq(EventContinue)
+			c.releaseExpectLocked()
+		}
+		c.emitLocked(Event{Kind: EventInformation, Target: TargetRequest, Head: h})
+		c.mu.Unlock()
+	}
+
+	if head.StatusCode == 101 || (c.r.method == "CONNECT" && head.StatusCode < 300) {
+		c.handOver(head, br)
+		return
+	}
+
+	framing := wire.BodyFraming(c.r.method, head)
+	c.mu.Lock()
+	if c.destroyed || c.phase == phaseClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.resHead = head
+	c.phase = phaseResponse
+	bodyDropped := c.expectWait // a final answer to Expect: the body is never sent
+	if bodyDropped {
+		c.expectWait = false
+		c.writeErr = nodeerr.New(nodeerr.ERR_STREAM_DESTROYED, "the server answered before 100 Continue; body not sent")
+		c.cond.Broadcast()
+	}
+	c.settleFinishLocked()
+	c.emitLocked(Event{Kind: EventResponse, Target: TargetRequest, Head: head, Reused: c.reused})
+	c.mu.Unlock()
+
+	body := wire.NewBodyReader(br, framing, opts)
+	for {
+		if !c.log.WaitRoom(c.done) {
+			return
+		}
+		buf := make([]byte, readChunk)
+		n, err := body.Read(buf)
+		if n > 0 {
+			data := buf[:n]
+			if n < smallChunk {
+				data = append([]byte(nil), data...)
+			}
+			c.mu.Lock()
+			if c.destroyed || c.phase == phaseClosed {
+				c.mu.Unlock()
+				return
+			}
+			c.resBytes += uint64(n)
+			c.emitLocked(Event{Kind: EventData, Target: TargetResponse, Data: data})
+			c.mu.Unlock()
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			c.readFailed(err, true)
+			return
+		}
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.destroyed || c.phase == phaseClosed {
+		return
+	}
+	c.emitLocked(Event{Kind: EventEnd, Target: TargetResponse, Trailers: body.Trailers(), Bytes: c.resBytes})
+	c.resComplete = true
+	c.resKeepAlive = !bodyDropped && head.KeepAlive(framing)
+	if !c.ended {
+		// The server answered before the body was ended: the socket carries
+		// a half-sent request and can never be reused.
+		c.resKeepAlive = false
+		c.finished = true
+	}
+	c.maybeReleaseLocked()
+}
+
+// maybeReleaseLocked ends a successful exchange once both the request was
+// flushed ('finish') and the response ended: the socket goes back to the
+// agent (or is closed), then the response and the request close, in Node's
+// order. The socket is released before the close events so that an observer
+// reacting to 'close' finds it free.
+func (c *ClientRequest) maybeReleaseLocked() {
+	// Never while a write is in progress: the socket would go to another
+	// request with our bytes still being written; the writer calls again.
+	if !c.finished || !c.resComplete || c.flushing || c.phase == phaseClosed || c.destroyed {
+		return
+	}
+	if s := c.sock; s != nil {
+		reusable := c.resKeepAlive && c.shouldKeepAliveLocked()
+		hint := c.resHead.KeepAliveTimeout
+		// Safe under mu: Release never calls back into this request, only
+		// into requests waiting for a socket, which never hold their lock
+		// while calling the pool.
+		s.Release(reusable, hint)
+	}
+	c.emitRes(EventClose)
+	c.emitReq(EventClose)
+	c.resClosed = true
+	c.finishLocked()
+}
+
+// handOver gives the socket to the caller after a 101 or a CONNECT 2xx:
+// 'upgrade' or 'connect' with the bytes already read past the head, then
+// 'close', as Node does.
+func (c *ClientRequest) handOver(head *wire.ResponseHead, br *bufio.Reader) {
+	n := br.Buffered()
+	peeked, _ := br.Peek(n)
+	extra := append([]byte(nil), peeked...)
+	_, _ = br.Discard(n)
+
+	c.mu.Lock()
+	sock := c.sock
+	c.mu.Unlock()
+	conn, rd := sock.Detach()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.destroyed || c.phase == phaseClosed {
+		_ = conn.Close()
+		return
+	}
+	c.resHead = head
+	c.settleFinishLocked()
+	c.tunnel = &Tunnel{Conn: conn, Reader: rd}
+	kind := EventUpgrade
+	if c.r.method == "CONNECT" && head.StatusCode != 101 {
+		kind = EventConnect
+	}
+	c.emitLocked(Event{Kind: kind, Target: TargetRequest, Head: head, Data: extra})
+	c.emitReq(EventClose)
+	c.finishLocked()
+}
+
+// TakeTunnel returns the socket handed over by 'upgrade' or 'connect', once.
+func (c *ClientRequest) TakeTunnel() (*Tunnel, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.tunnel
+	c.tunnel = nil
+	return t, t != nil
+}
+
+// Dispose frees what a finished request may still hold: a handed-over socket
+// nobody took. A request that has not ended is destroyed.
+func (c *ClientRequest) Dispose() {
+	c.Destroy(nil)
+	if t, ok := c.TakeTunnel(); ok {
+		_ = t.Conn.Close()
+	}
+}
+
+// readFailed handles a failed read or parse: retried once on a fresh socket
+// when the agent allows it (see retryLocked), else reported as Node does.
+func (c *ClientRequest) readFailed(err error, inBody bool) {
+	ne := nodeerr.As(err)
+	if ne == nil {
+		ne = classify(err, c.r)
+	}
+	if !inBody {
+		if c.retry(ne) {
+			return
+		}
+		c.mu.Lock()
+		reused := c.reused
+		c.mu.Unlock()
+		if reused && ne.Code == nodeerr.ECONNRESET {
+			ne = &nodeerr.Error{Code: ne.Code, Message: ne.Message, Syscall: ne.Syscall, Address: ne.Address, Port: ne.Port, Err: &ReusedSocketError{Err: ne.Err}}
+		}
+		c.fail(ne, false)
+		return
+	}
+	if strings.HasPrefix(ne.Code, "HPE_") {
+		c.fail(ne, true)
+		return
+	}
+	c.fail(abortedErr(), false)
+}
+
+// ReusedSocketError marks a failure on a socket reused from the pool before
+// any response byte arrived: the keep-alive race, safe to retry for an
+// idempotent request.
+type ReusedSocketError struct{ Err error }
+
+func (e *ReusedSocketError) Error() string { return "reused socket closed before the response" }
+func (e *ReusedSocketError) Unwrap() error { return e.Err }
+
+// IsReusedSocket reports whether err marks the keep-alive race.
+func IsReusedSocket(err error) bool {
+	var r *ReusedSocketError
+	return errors.As(err, &r)
+}
+
+// idempotent methods (RFC 9110 section 9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// retry re-sends the request on a new socket once, when the agent opted in,
+// the failed socket was reused, nothing of the response arrived, the method
+// is idempotent and no body byte was taken from the caller.
+func (c *ClientRequest) retry(ne *nodeerr.Error) bool {
+	c.mu.Lock()
+	if c.destroyed || c.phase == phaseClosed || !c.reused || c.retried ||
+		!c.agent.Options().RetryReusedIdempotent || !idempotent(c.r.method) ||
+		c.bodyQueued > 0 || ne.Code != nodeerr.ECONNRESET {
+		c.mu.Unlock()
+		return false
+	}
+	c.retried = true
+	old := c.sock
+	c.sock, c.conn, c.reused, c.phase = nil, nil, false, phaseWaiting
+	// Queue the head again (and the last chunk if the body was ended).
+	c.pend = nil
+	if c.head != nil {
+		c.headGen = c.queueLocked(c.head)
+		if c.ended && c.chunked {
+			c.queueLocked([]byte("0\r\n\r\n"))
+		}
+	}
+	c.mu.Unlock()
+	old.Destroy(asError(ne))
+	want := c.agent.Acquire(c.r.target, exchange{c})
+	c.mu.Lock()
+	c.want = want
+	c.mu.Unlock()
+	return true
+}
