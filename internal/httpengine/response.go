@@ -53,9 +53,13 @@ func (c *ClientRequest) readResponse(br *bufio.Reader) {
 		c.settleFinishLocked()
 		if h.StatusCode == 100 {
 			c.emitReq(EventContinue)
-			c.releaseExpectLocked()
 		}
 		c.emitLocked(Event{Kind: EventInformation, Target: TargetRequest, Head: h})
+		if h.StatusCode == 100 {
+			// After both events, as in Node, where the body goes from the
+			// 'continue' handler: the flush may emit 'finish'.
+			c.releaseExpectLocked()
+		}
 		c.mu.Unlock()
 	}
 
