@@ -222,7 +222,7 @@ func (c *ClientRequest) readFailed(err error, inBody bool) {
 		c.mu.Lock()
 		reused := c.reused
 		c.mu.Unlock()
-		if reused && ne.Code == nodeerr.ECONNRESET {
+		if reused && nothingReceived(ne) {
 			ne = &nodeerr.Error{Code: ne.Code, Message: ne.Message, Syscall: ne.Syscall, Address: ne.Address, Port: ne.Port, Err: &ReusedSocketError{Err: ne.Err}}
 		}
 		c.fail(ne, false)
@@ -233,6 +233,12 @@ func (c *ClientRequest) readFailed(err error, inBody bool) {
 		return
 	}
 	c.fail(abortedErr(), false)
+}
+
+// nothingReceived reports whether a failure before the response happened
+// before any response byte arrived: a reset or a close with an empty head.
+func nothingReceived(ne *nodeerr.Error) bool {
+	return ne.Code == nodeerr.ECONNRESET && !errors.Is(ne, io.ErrUnexpectedEOF)
 }
 
 // ReusedSocketError marks a failure on a socket reused from the pool before
@@ -265,7 +271,7 @@ func (c *ClientRequest) retry(ne *nodeerr.Error) bool {
 	c.mu.Lock()
 	if c.destroyed || c.phase == phaseClosed || !c.reused || c.retried ||
 		!c.agent.Options().RetryReusedIdempotent || !idempotent(c.r.method) ||
-		c.bodyQueued > 0 || ne.Code != nodeerr.ECONNRESET {
+		c.bodyQueued > 0 || !nothingReceived(ne) {
 		c.mu.Unlock()
 		return false
 	}

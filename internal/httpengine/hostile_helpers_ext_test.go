@@ -1,0 +1,19 @@
+package httpengine_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+
+	"github.com/httpgateway/httpgateway/internal/testutil"
+)
+
+type netConn = net.Conn
+
+// answerAndClose reads one request, writes resp and closes the connection.
+func answerAndClose(c net.Conn, resp string) {
+	if _, _, err := testutil.ReadRequest(bufio.NewReader(c)); err != nil {
+		return
+	}
+	_, _ = io.WriteString(c, resp)
+}
