@@ -17,3 +17,15 @@ func answerAndClose(c net.Conn, resp string) {
 	}
 	_, _ = io.WriteString(c, resp)
 }
+
+func splitHostPort(raw string) (string, int, error) {
+	h, p, err := net.SplitHostPort(raw[len("http://"):])
+	if err != nil {
+		return "", 0, err
+	}
+	n := 0
+	for _, ch := range p {
+		n = n*10 + int(ch-'0')
+	}
+	return h, n, nil
+}

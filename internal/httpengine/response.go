@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/httpgateway/httpgateway/internal/httpengine/wire"
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
@@ -15,11 +16,14 @@ const (
 	// an upstream cannot keep a request busy with endless 103s.
 	maxInformational = 32
 	// readChunk is the most body bytes one 'data' event carries.
-	readChunk = 64 << 10
-	// smallChunk: a read shorter than this is copied into an exact-size
-	// buffer so that a small event does not pin a readChunk buffer.
-	smallChunk = 16 << 10
+	readChunk = 256 << 10
+	// handOverChunk: a read at least this large keeps its buffer as the
+	// event's data; a smaller one is copied out.
+	handOverChunk = 32 << 10
 )
+
+// chunkPool holds read buffers shared by all responses.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, readChunk); return &b }}
 
 func (c *ClientRequest) parseOptions() wire.ParseOptions {
 	o := c.r.opts
@@ -87,16 +91,32 @@ func (c *ClientRequest) readResponse(br *bufio.Reader) {
 	c.mu.Unlock()
 
 	body := wire.NewBodyReader(br, framing, opts)
+	// The event log keeps each chunk until it is delivered, so a chunk must
+	// own its bytes. A read that fills a good part of buf is handed over as
+	// it is (no copy; buf is replaced); a small read is copied out to an
+	// exact-size slice and buf is reused, so small events pin no more
+	// memory than their data. buf comes from a pool and goes back to it.
+	buf := chunkPool.Get().(*[]byte)
+	defer func() { chunkPool.Put(buf) }()
 	for {
 		if !c.log.WaitRoom(c.done) {
 			return
 		}
-		buf := make([]byte, readChunk)
-		n, err := body.Read(buf)
+		b := *buf
+		if framing.Kind == wire.FramingLength {
+			if rem := framing.Length - int64(c.resBytes); rem < int64(len(b)) && rem > 0 {
+				b = b[:rem]
+			}
+		}
+		n, err := body.Read(b)
 		if n > 0 {
-			data := buf[:n]
-			if n < smallChunk {
-				data = append([]byte(nil), data...)
+			var data []byte
+			if n >= handOverChunk {
+				data = b[:n:n]
+				nb := make([]byte, readChunk)
+				*buf = nb
+			} else {
+				data = append([]byte(nil), b[:n]...)
 			}
 			c.mu.Lock()
 			if c.destroyed || c.phase == phaseClosed {
