@@ -78,12 +78,12 @@ type ClientRequest struct {
 	retried       bool
 
 	// Response side (IncomingMessage).
-	resHead     *wire.ResponseHead
-	resComplete bool
+	resHead      *wire.ResponseHead
+	resComplete  bool
 	resKeepAlive bool
-	resClosed   bool
-	resBytes    uint64
-	tunnel      *Tunnel
+	resClosed    bool
+	resBytes     uint64
+	tunnel       *Tunnel
 }
 
 // Tunnel is a socket handed over by 'upgrade' or 'connect'.
@@ -140,8 +140,12 @@ func (c *ClientRequest) Agent() *agentpool.Agent { return c.agent }
 // emitLocked appends an event.
 func (c *ClientRequest) emitLocked(ev Event) { c.log.Append(ev) }
 
-func (c *ClientRequest) emitReq(kind EventKind) { c.emitLocked(Event{Kind: kind, Target: TargetRequest}) }
-func (c *ClientRequest) emitRes(kind EventKind) { c.emitLocked(Event{Kind: kind, Target: TargetResponse}) }
+func (c *ClientRequest) emitReq(kind EventKind) {
+	c.emitLocked(Event{Kind: kind, Target: TargetRequest})
+}
+func (c *ClientRequest) emitRes(kind EventKind) {
+	c.emitLocked(Event{Kind: kind, Target: TargetResponse})
+}
 
 func (c *ClientRequest) emitErrLocked(t Target, err *nodeerr.Error) {
 	c.emitLocked(Event{Kind: EventError, Target: t, Err: err})
