@@ -53,6 +53,7 @@ type Options struct {
 	KeepAlive bool
 	// KeepAliveMsecs is the TCP keep-alive initial delay applied to free
 	// sockets (Node's keepSocketAlive). Default 1s.
+	//lint:ignore ST1011 the name mirrors Node's keepAliveMsecs option; the type is a Duration so no unit is implied
 	KeepAliveMsecs time.Duration
 	// MaxSockets limits sockets per name (in use and free); 0 is unlimited
 	// (Node's Infinity).
