@@ -79,6 +79,10 @@ type Event struct {
 	Trailers []Header
 	// Bytes: body bytes in total (end: received; finish: sent).
 	Bytes uint64
+	// Redirect: a redirect hop (redirect). Redirects: the hops followed
+	// before this response (response).
+	Redirect  *RedirectInfo
+	Redirects []RedirectInfo
 }
 
 // String renders "target:name" for logs and tests, e.g. "res:data".

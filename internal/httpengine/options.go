@@ -50,6 +50,16 @@ type Options struct {
 	// ExpectContinueTimeout bounds the wait for 100 Continue after an
 	// Expect: 100-continue head before the body goes anyway; default 1 s.
 	ExpectContinueTimeout time.Duration
+
+	// Redirect is the redirect mode (default manual: Node's behaviour).
+	Redirect RedirectMode
+	// MaxRedirects bounds the hops followed; 0 means 20.
+	MaxRedirects int
+	// RedirectDecisionTimeout bounds the wait for FollowRedirect in
+	// deferred mode; 0 means 30 s. When it passes the request fails.
+	RedirectDecisionTimeout time.Duration
+	// MaxReplayBody bounds the body kept for a 307/308 replay; 0 means 4 MiB.
+	MaxReplayBody int
 }
 
 // Node's defaults.

@@ -76,6 +76,14 @@ type ClientRequest struct {
 	inflightEnd   bool // the write in progress completes the body
 	writeErr      error
 	retried       bool
+	// Redirects: the body kept for a 307/308 replay, the hops so far, and
+	// a deferred redirect waiting for FollowRedirect.
+	replay          [][]byte
+	replayBytes     int
+	replayable      bool
+	dropBody        bool // the redirect dropped the body: later writes are discarded
+	redirects       []RedirectInfo
+	pendingRedirect *pendingRedirect
 
 	// Response side (IncomingMessage).
 	resHead      *wire.ResponseHead
@@ -109,6 +117,7 @@ func Request(agent *agentpool.Agent, oneTime bool, o Options, bufferBytes int) (
 		done:          make(chan struct{}),
 		contentLength: -1,
 		timeout:       o.Timeout,
+		replayable:    true,
 	}
 	c.cond.L = &c.mu
 	// Node renders the head at once when an Expect header is set; the caller
@@ -160,6 +169,10 @@ func (c *ClientRequest) finishLocked() {
 	c.phase = phaseClosed
 	if c.expectTimer != nil {
 		c.expectTimer.Stop()
+	}
+	if c.pendingRedirect != nil {
+		c.pendingRedirect.timer.Stop()
+		c.pendingRedirect = nil
 	}
 	c.log.Finish()
 	c.cond.Broadcast()

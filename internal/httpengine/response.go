@@ -73,6 +73,9 @@ func (c *ClientRequest) readResponse(br *bufio.Reader) {
 	}
 
 	framing := wire.BodyFraming(c.r.method, head)
+	if c.r.opts.Redirect != RedirectManual && isRedirect(head.StatusCode) && c.handleRedirect(head, br, framing) {
+		return
+	}
 	c.mu.Lock()
 	if c.destroyed || c.phase == phaseClosed {
 		c.mu.Unlock()
@@ -87,7 +90,7 @@ func (c *ClientRequest) readResponse(br *bufio.Reader) {
 		c.cond.Broadcast()
 	}
 	c.settleFinishLocked()
-	c.emitLocked(Event{Kind: EventResponse, Target: TargetRequest, Head: head, Reused: c.reused})
+	c.emitLocked(Event{Kind: EventResponse, Target: TargetRequest, Head: head, Reused: c.reused, Redirects: c.redirects})
 	c.mu.Unlock()
 
 	body := wire.NewBodyReader(br, framing, opts)
@@ -297,20 +300,9 @@ func (c *ClientRequest) retry(ne *nodeerr.Error) bool {
 	}
 	c.retried = true
 	old := c.sock
-	c.sock, c.conn, c.reused, c.phase = nil, nil, false, phaseWaiting
-	// Queue the head again (and the last chunk if the body was ended).
-	c.pend = nil
-	if c.head != nil {
-		c.headGen = c.queueLocked(c.head)
-		if c.ended && c.chunked {
-			c.queueLocked([]byte("0\r\n\r\n"))
-		}
-	}
+	c.startAttemptLocked(c.r, true)
 	c.mu.Unlock()
 	old.Destroy(asError(ne))
-	want := c.agent.Acquire(c.r.target, exchange{c})
-	c.mu.Lock()
-	c.want = want
-	c.mu.Unlock()
+	c.acquire()
 	return true
 }

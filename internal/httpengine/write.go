@@ -147,11 +147,18 @@ func (c *ClientRequest) writeStateErrLocked() error {
 	return nil
 }
 
-// queueBodyLocked frames p for the wire and queues it.
+// queueBodyLocked frames p for the wire and queues it (and keeps a copy
+// for a redirect replay when the mode may need one).
 func (c *ClientRequest) queueBodyLocked(p []byte) uint64 {
-	if len(p) == 0 {
+	if len(p) == 0 || c.dropBody {
 		return c.pendGen
 	}
+	c.recordReplayLocked(p)
+	return c.queueFramedLocked(p)
+}
+
+// queueFramedLocked frames p with the current framing and queues it.
+func (c *ClientRequest) queueFramedLocked(p []byte) uint64 {
 	c.bodyQueued += uint64(len(p))
 	if c.chunked {
 		return c.queueLocked(wire.AppendChunkHeader(nil, len(p)), p, crlf)
@@ -203,7 +210,7 @@ func (c *ClientRequest) End(ctx context.Context, p []byte) error {
 	}
 	gen := c.queueBodyLocked(p)
 	if c.chunked {
-		gen = c.queueLocked([]byte("0\r\n\r\n"))
+		gen = c.queueLocked([]byte(wire.LastChunk))
 	}
 	c.ended = true
 	c.flushLocked()
