@@ -22,4 +22,5 @@ var commands = map[string]command{
 	"serve":       {summary: "run the gRPC gateway (the default)", run: runServe},
 	"version":     {summary: "print version, VCS and Go build information", run: runVersion},
 	"healthcheck": {summary: "exit 0 if a gateway reports SERVING on grpc.health.v1", run: runHealthcheck},
+	"fetch":       {summary: "curl-like client: one request through a running gateway", run: runFetch},
 }

@@ -1,6 +1,7 @@
 // Command gateway is the httpgateway binary: `gateway serve` (the default)
 // runs the gRPC service; `gateway version` and `gateway healthcheck` help
-// operators and containers (the runtime image has no shell). Each subcommand
+// operators and containers (the runtime image has no shell); `gateway fetch`
+// is a curl-like client of a running gateway. Each subcommand
 // lives in its own file and is listed once in commands.go.
 //
 // Configuration and serving belong to internal/config and internal/server;

@@ -50,7 +50,16 @@ func runServe(ctx context.Context, io *stdio, args []string) int {
 		return exitUsage
 	}
 
-	srv, err := server.New(cfg, rpc.Register, server.WithLogger(log))
+	// The service outlives the gRPC server: Serve drains the RPCs first,
+	// then Close destroys what requests and agents remain and stops the
+	// idle reaper.
+	svc := rpc.New(rpc.Options{
+		RequestIdleTimeout:    cfg.RequestIdleTimeout,
+		MaxLiveRequests:       cfg.MaxLiveRequests,
+		MaxFetchResponseBytes: fetchLimit(cfg.MaxSendMsgSize),
+	})
+	defer svc.Close()
+	srv, err := server.New(cfg, svc.Register, server.WithLogger(log))
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitUsage
@@ -64,6 +73,13 @@ func runServe(ctx context.Context, io *stdio, args []string) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// fetchLimit is the largest Fetch body that fits in one response message
+// of maxSend bytes, leaving room for the head (a quarter, at most 1 MiB).
+func fetchLimit(maxSend int) int64 {
+	room := min(maxSend/4, 1<<20)
+	return int64(max(maxSend-room, 1))
 }
 
 // newLogger builds the process logger: slog to w (stderr), JSON unless the

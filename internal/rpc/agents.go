@@ -1,0 +1,137 @@
+package rpc
+
+import (
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/httpgateway/httpgateway/internal/agentpool"
+)
+
+// globalAgent is the name of the agent that always exists.
+const globalAgent = "global"
+
+// agentEntry is one named agent.
+type agentEntry struct {
+	agent   *agentpool.Agent
+	created time.Time
+}
+
+// agents is the registry of named agents. `global` is created with the
+// registry and lives until close. One-time agents (Node's `agent: false`)
+// are not registered: the request that owns one destroys it.
+type agents struct {
+	deps agentpool.Deps
+
+	mu     sync.Mutex // guards the fields below
+	m      map[string]*agentEntry
+	closed bool
+}
+
+func newAgents(deps agentpool.Deps) *agents {
+	g, err := agentpool.New(globalAgent, agentpool.GlobalOptions(), deps)
+	if err != nil {
+		panic("rpc: the global agent's options are invalid: " + err.Error())
+	}
+	return &agents{deps: deps, m: map[string]*agentEntry{globalAgent: {agent: g, created: time.Now()}}}
+}
+
+// get returns the agent named name; "" means `global`.
+func (r *agents) get(name string) (*agentEntry, error) {
+	if name == "" {
+		name = globalAgent
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.m[name]
+	if !ok {
+		return nil, gwError(codeAgentNotFound, "no agent named "+strconv.Quote(name))
+	}
+	return e, nil
+}
+
+// validAgentName reports whether name is 1-128 characters of [A-Za-z0-9._-].
+func validAgentName(name string) bool {
+	if len(name) == 0 || len(name) > 128 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// create registers a new agent.
+func (r *agents) create(name string, o agentpool.Options) (*agentEntry, error) {
+	if !validAgentName(name) {
+		return nil, badArgument("agent name must be 1-128 characters of [A-Za-z0-9._-], got " + strconv.Quote(name))
+	}
+	a, err := agentpool.New(name, o, r.deps)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		a.Destroy()
+		return nil, gwError(codeShuttingDown, "the gateway is shutting down")
+	}
+	if _, ok := r.m[name]; ok {
+		r.mu.Unlock()
+		a.Destroy()
+		return nil, gwError(codeAgentExists, "an agent named "+strconv.Quote(name)+" exists")
+	}
+	e := &agentEntry{agent: a, created: time.Now()}
+	r.m[name] = e
+	r.mu.Unlock()
+	return e, nil
+}
+
+// oneTime returns a fresh unregistered agent for one request.
+func (r *agents) oneTime(o agentpool.Options) (*agentpool.Agent, error) {
+	return agentpool.New("", o, r.deps)
+}
+
+// destroy destroys and unregisters an agent; `global` is refused.
+func (r *agents) destroy(name string) error {
+	if name == globalAgent || name == "" {
+		return gwError(codeGlobalAgent, "the global agent cannot be destroyed")
+	}
+	r.mu.Lock()
+	e, ok := r.m[name]
+	delete(r.m, name)
+	r.mu.Unlock()
+	if !ok {
+		return gwError(codeAgentNotFound, "no agent named "+strconv.Quote(name))
+	}
+	e.agent.Destroy() // not under mu: Destroy calls back into requests
+	return nil
+}
+
+// list returns the agents sorted by name.
+func (r *agents) list() []*agentEntry {
+	r.mu.Lock()
+	out := make([]*agentEntry, 0, len(r.m))
+	for _, e := range r.m {
+		out = append(out, e)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].agent.Name() < out[j].agent.Name() })
+	return out
+}
+
+// close destroys every agent, `global` included; later creates fail.
+func (r *agents) close() {
+	r.mu.Lock()
+	r.closed = true
+	all := r.m
+	r.m = map[string]*agentEntry{}
+	r.mu.Unlock()
+	for _, e := range all {
+		e.agent.Destroy()
+	}
+}

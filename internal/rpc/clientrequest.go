@@ -1,0 +1,313 @@
+package rpc
+
+import (
+	"context"
+
+	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
+	"github.com/httpgateway/httpgateway/internal/agentpool"
+	"github.com/httpgateway/httpgateway/internal/httpengine"
+	"github.com/httpgateway/httpgateway/internal/nodeerr"
+)
+
+// maxEventBufferBytes caps a request's own event_buffer_bytes, so one
+// caller cannot make the gateway hold an unbounded body.
+const maxEventBufferBytes = 16 << 20
+
+// requestSpec is what creating a request needs: the engine's options, the
+// agent (a name, or options for a one-time agent) and the event bound.
+type requestSpec struct {
+	opts    httpengine.Options
+	agent   string           // "" means `global`
+	oneTime *pb.AgentOptions // non-nil: Node's `agent: false`
+	buffer  int              // the request's event_buffer_bytes; 0 means the server's
+}
+
+// specFromProto converts RequestOptions.
+func specFromProto(o *pb.RequestOptions) (requestSpec, error) {
+	eo, err := engineOptions(o)
+	if err != nil {
+		return requestSpec{}, err
+	}
+	return requestSpec{opts: eo, agent: o.GetAgent(), oneTime: o.GetOneTimeAgent(), buffer: int(o.GetEventBufferBytes())}, nil
+}
+
+// agentFor picks the agent of a request: a fresh one-time agent (Node's
+// `agent: false`), or the named one. name is "" for a one-time agent.
+func (s *Service) agentFor(sp *requestSpec) (a *agentpool.Agent, name string, oneTime bool, err error) {
+	if sp.oneTime != nil {
+		ao, err := agentOptions(sp.oneTime)
+		if err != nil {
+			return nil, "", false, err
+		}
+		a, err := s.agents.oneTime(ao)
+		return a, "", true, err
+	}
+	e, err := s.agents.get(sp.agent)
+	if err != nil {
+		return nil, "", false, err
+	}
+	return e.agent, e.agent.Name(), false, nil
+}
+
+// startRequest creates an engine request: the socket is requested from the
+// agent at once. The caller holds a live-request slot (handles.reserve)
+// and gives it back if this fails.
+func (s *Service) startRequest(sp *requestSpec) (cr *httpengine.ClientRequest, agentName string, err error) {
+	agent, name, oneTime, err := s.agentFor(sp)
+	if err != nil {
+		return nil, "", err
+	}
+	buf := s.opts.EventBufferBytes
+	if sp.buffer > 0 {
+		buf = min(sp.buffer, maxEventBufferBytes)
+	}
+	cr, err = httpengine.Request(agent, oneTime, sp.opts, buf)
+	if err != nil {
+		if oneTime {
+			agent.Destroy() // the request that would have owned it never started
+		}
+		return nil, "", err
+	}
+	return cr, name, nil
+}
+
+// newHandle creates a request and registers its handle.
+func (s *Service) newHandle(o *pb.RequestOptions) (*handle, error) {
+	sp, err := specFromProto(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.handles.reserve(); err != nil {
+		return nil, err
+	}
+	cr, name, err := s.startRequest(&sp)
+	if err != nil {
+		s.handles.unreserve()
+		return nil, err
+	}
+	return s.handles.add(cr, name, sp.opts.JoinDuplicateHeaders)
+}
+
+// Request creates a ClientRequest; its socket is requested at once.
+func (c *clientRequestService) Request(_ context.Context, in *pb.RequestRequest) (*pb.RequestResponse, error) {
+	h, err := c.svc.newHandle(in.GetOptions())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.RequestResponse{Request: requestToProto(h)}, nil
+}
+
+// handle looks up a live request for an RPC that drives it (activity).
+func (c *clientRequestService) handle(id string) (*handle, error) {
+	h, err := c.svc.handles.get(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return h, nil
+}
+
+// peek looks up a live request for an RPC that only reads its state: no
+// activity is recorded (see handles.lookup).
+func (c *clientRequestService) peek(id string) (*handle, error) {
+	h, err := c.svc.handles.lookup(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return h, nil
+}
+
+// SetHeader is request.setHeader.
+func (c *clientRequestService) SetHeader(_ context.Context, in *pb.SetHeaderRequest) (*pb.SetHeaderResponse, error) {
+	h, err := c.handle(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	if err := h.req.SetHeader(in.GetName(), in.GetValues()...); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.SetHeaderResponse{}, nil
+}
+
+// AppendHeader is request.appendHeader.
+func (c *clientRequestService) AppendHeader(_ context.Context, in *pb.AppendHeaderRequest) (*pb.AppendHeaderResponse, error) {
+	h, err := c.handle(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	if err := h.req.AppendHeader(in.GetName(), in.GetValues()...); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.AppendHeaderResponse{}, nil
+}
+
+// GetHeader is request.getHeader.
+func (c *clientRequestService) GetHeader(_ context.Context, in *pb.GetHeaderRequest) (*pb.GetHeaderResponse, error) {
+	h, err := c.peek(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	values, raw, ok := h.req.GetHeader(in.GetName())
+	return &pb.GetHeaderResponse{Present: ok, Values: values, RawName: raw}, nil
+}
+
+// RemoveHeader is request.removeHeader.
+func (c *clientRequestService) RemoveHeader(_ context.Context, in *pb.RemoveHeaderRequest) (*pb.RemoveHeaderResponse, error) {
+	h, err := c.handle(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	if err := h.req.RemoveHeader(in.GetName()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.RemoveHeaderResponse{}, nil
+}
+
+// HasHeader is request.hasHeader.
+func (c *clientRequestService) HasHeader(_ context.Context, in *pb.HasHeaderRequest) (*pb.HasHeaderResponse, error) {
+	h, err := c.peek(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.HasHeaderResponse{Present: h.req.HasHeader(in.GetName())}, nil
+}
+
+// GetHeaders is request.getHeaders.
+func (c *clientRequestService) GetHeaders(_ context.Context, in *pb.GetHeadersRequest) (*pb.GetHeadersResponse, error) {
+	h, err := c.peek(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetHeadersResponse{Headers: headerValuesToProto(h.req.GetHeaders())}, nil
+}
+
+// GetHeaderNames is request.getHeaderNames.
+func (c *clientRequestService) GetHeaderNames(_ context.Context, in *pb.GetHeaderNamesRequest) (*pb.GetHeaderNamesResponse, error) {
+	h, err := c.peek(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetHeaderNamesResponse{Names: h.req.GetHeaderNames()}, nil
+}
+
+// GetRawHeaderNames is request.getRawHeaderNames.
+func (c *clientRequestService) GetRawHeaderNames(_ context.Context, in *pb.GetRawHeaderNamesRequest) (*pb.GetRawHeaderNamesResponse, error) {
+	h, err := c.peek(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetRawHeaderNamesResponse{Names: h.req.GetRawHeaderNames()}, nil
+}
+
+// FlushHeaders is request.flushHeaders.
+func (c *clientRequestService) FlushHeaders(_ context.Context, in *pb.FlushHeadersRequest) (*pb.FlushHeadersResponse, error) {
+	h, err := c.handle(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	if err := h.req.FlushHeaders(); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.FlushHeadersResponse{}, nil
+}
+
+// SetTimeout is request.setTimeout.
+func (c *clientRequestService) SetTimeout(_ context.Context, in *pb.SetTimeoutRequest) (*pb.SetTimeoutResponse, error) {
+	h, err := c.handle(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	d := durationOrZero(in.GetTimeout())
+	if d < 0 {
+		return nil, toStatus(nodeerr.New(nodeerr.ERR_OUT_OF_RANGE, `The value of "timeout" is out of range. It must be >= 0.`))
+	}
+	h.req.SetTimeout(d)
+	return &pb.SetTimeoutResponse{}, nil
+}
+
+// SetNoDelay is request.setNoDelay; no_delay defaults to true as in Node.
+func (c *clientRequestService) SetNoDelay(_ context.Context, in *pb.SetNoDelayRequest) (*pb.SetNoDelayResponse, error) {
+	h, err := c.handle(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	noDelay := in.NoDelay == nil || in.GetNoDelay()
+	h.req.SetNoDelay(noDelay)
+	return &pb.SetNoDelayResponse{}, nil
+}
+
+// SetSocketKeepAlive is request.setSocketKeepAlive.
+func (c *clientRequestService) SetSocketKeepAlive(_ context.Context, in *pb.SetSocketKeepAliveRequest) (*pb.SetSocketKeepAliveResponse, error) {
+	h, err := c.handle(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	d := durationOrZero(in.GetInitialDelay())
+	if d < 0 {
+		return nil, toStatus(nodeerr.New(nodeerr.ERR_OUT_OF_RANGE, `The value of "initialDelay" is out of range. It must be >= 0.`))
+	}
+	h.req.SetSocketKeepAlive(in.GetEnable(), d)
+	return &pb.SetSocketKeepAliveResponse{}, nil
+}
+
+// FollowRedirect answers UNIMPLEMENTED until redirects land in the engine.
+func (c *clientRequestService) FollowRedirect(context.Context, *pb.FollowRedirectRequest) (*pb.FollowRedirectResponse, error) {
+	return nil, toStatus(unimplemented("FollowRedirect (deferred redirects)"))
+}
+
+// Login answers UNIMPLEMENTED until proxy and server login land in the engine.
+func (c *clientRequestService) Login(context.Context, *pb.LoginRequest) (*pb.LoginResponse, error) {
+	return nil, toStatus(unimplemented("Login (the login event)"))
+}
+
+// GetUploadProgress is Electron's request.getUploadProgress.
+func (c *clientRequestService) GetUploadProgress(_ context.Context, in *pb.GetUploadProgressRequest) (*pb.GetUploadProgressResponse, error) {
+	h, err := c.peek(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetUploadProgressResponse{Progress: uploadToProto(h.req.UploadProgress())}, nil
+}
+
+// End is request.end(data); it returns once everything was handed to the
+// operating system ('finish').
+func (c *clientRequestService) End(ctx context.Context, in *pb.EndRequest) (*pb.EndResponse, error) {
+	h, err := c.handle(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	h.attach()
+	defer h.detach()
+	if err := h.req.End(ctx, in.GetData()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.EndResponse{}, nil
+}
+
+// Destroy is request.destroy([error]).
+func (c *clientRequestService) Destroy(_ context.Context, in *pb.DestroyRequest) (*pb.DestroyResponse, error) {
+	h, err := c.handle(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	h.req.Destroy(nodeErrorFromProto(in.GetError()))
+	return &pb.DestroyResponse{}, nil
+}
+
+// Abort is request.abort().
+func (c *clientRequestService) Abort(_ context.Context, in *pb.AbortRequest) (*pb.AbortResponse, error) {
+	h, err := c.handle(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	h.req.Abort()
+	return &pb.AbortResponse{}, nil
+}
+
+// Get returns the request's properties.
+func (c *clientRequestService) Get(_ context.Context, in *pb.GetRequest) (*pb.GetResponse, error) {
+	h, err := c.peek(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetResponse{Request: requestToProto(h)}, nil
+}

@@ -1,0 +1,158 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
+	"github.com/httpgateway/httpgateway/internal/httpengine"
+	"github.com/httpgateway/httpgateway/internal/httpengine/wire"
+)
+
+// inlineEndBytes is the largest body Fetch writes before reading the
+// response on the same goroutine: a body this small fits in the socket
+// buffer, so an upstream that answers without reading it cannot block the
+// write. Larger bodies are written by a helper goroutine while the handler
+// reads the response, as Node does.
+const inlineEndBytes = 64 << 10
+
+// Fetch is one request with its whole body and the whole response back.
+// It reads the engine's events directly (no per-event proto conversion),
+// pre-sizes the body from Content-Length and fails with RESOURCE_EXHAUSTED
+// (ERR_GATEWAY_RESPONSE_TOO_LARGE) as soon as the body is known to exceed
+// the cap. The RPC's deadline bounds the whole request: when the context
+// ends the request is cancelled as by an AbortSignal. Any HTTP response is
+// a successful RPC; a request that fails (no response, or a response cut
+// short) answers the error's status.
+func (c *clientRequestService) Fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResponse, error) {
+	resp, err := c.svc.fetch(ctx, in)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
+func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResponse, error) {
+	o := in.GetOptions()
+	if o.GetUrl() != "" || o.GetMethod() != "" || len(o.GetHeaders()) > 0 || o.GetAgent() != "" {
+		return nil, badArgument("Fetch: url, method, headers and agent go in FetchRequest, not in its options")
+	}
+	sp, err := specFromProto(o)
+	if err != nil {
+		return nil, err
+	}
+	sp.opts.URL, sp.opts.Method, sp.opts.Headers, sp.agent = in.GetUrl(), in.GetMethod(), headersFromProto(in.GetHeaders()), in.GetAgent()
+	limit := s.opts.MaxFetchResponseBytes
+	if n := in.GetMaxResponseBytes(); n > 0 && n < limit {
+		limit = n
+	}
+
+	if err := s.handles.reserve(); err != nil {
+		return nil, err
+	}
+	defer s.handles.unreserve()
+	cr, _, err := s.startRequest(&sp)
+	if err != nil {
+		return nil, err
+	}
+
+	// The body: small ones inline, large ones on a helper goroutine that
+	// ends when End returns, which it does once the body was written or the
+	// request ended (Dispose below ends it).
+	var endDone chan struct{}
+	defer func() {
+		cr.Dispose()
+		if endDone != nil {
+			<-endDone
+		}
+	}()
+	if body := in.GetBody(); len(body) <= inlineEndBytes {
+		_ = cr.End(ctx, body) // a failure to write shows as an error event
+	} else {
+		endDone = make(chan struct{})
+		go func() {
+			defer close(endDone)
+			_ = cr.End(ctx, body)
+		}()
+	}
+
+	var (
+		out      pb.FetchResponse
+		head     *wire.ResponseHead
+		body     []byte
+		trailers []httpengine.Header
+		endMono  time.Duration
+	)
+	log := cr.Events()
+	for seq := uint64(1); ; seq++ {
+		ev, err := log.Next(ctx, seq)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil { // the caller cancelled, or the deadline passed
+			cr.Cancel(err)
+			return nil, err
+		}
+		switch ev.Kind {
+		case httpengine.EventSocket:
+			out.ReusedSocket = ev.Reused
+		case httpengine.EventInformation:
+			out.Informational = append(out.Informational, headToProto(ev.Head, sp.opts.JoinDuplicateHeaders))
+		case httpengine.EventResponse:
+			head = ev.Head
+			out.ReusedSocket = ev.Reused
+			if cl := head.ContentLength; cl > limit {
+				cr.Destroy(nil)
+				return nil, tooLarge(limit)
+			} else if cl > 0 {
+				body = make([]byte, 0, cl)
+			}
+		case httpengine.EventData:
+			if int64(len(body)+len(ev.Data)) > limit {
+				cr.Destroy(nil)
+				return nil, tooLarge(limit)
+			}
+			body = append(body, ev.Data...)
+		case httpengine.EventEnd:
+			trailers, endMono = ev.Trailers, ev.Mono
+		case httpengine.EventUpgrade, httpengine.EventConnect:
+			// Fetch cannot carry a tunnel: the head and the bytes past it
+			// are the response; Dispose closes the socket.
+			head, body, endMono = ev.Head, ev.Data, ev.Mono
+		case httpengine.EventError:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if ev.Err == nil { // not emitted by the engine; no typed-nil error
+				return nil, errors.New("fetch: error event without an error")
+			}
+			return nil, ev.Err
+		}
+	}
+	if head == nil { // cannot happen: a request closes with a response or an error
+		return nil, errors.New("fetch: the request closed without a response")
+	}
+	join := sp.opts.JoinDuplicateHeaders
+	out.StatusCode = int32(head.StatusCode)
+	out.StatusMessage = head.StatusMessage
+	out.HttpVersion = httpVersion(head)
+	out.RawHeaders = headersToProto(head.RawHeaders)
+	out.Headers = mergedToProto(head.Merged(join))
+	out.RawTrailers = headersToProto(trailers)
+	out.Trailers = mergedToProto(wire.MergeHeaders(trailers, join))
+	out.Body = body
+	out.Duration = durationpb.New(endMono)
+	if p := cr.Properties(); p.Socket != nil {
+		out.Socket = socketInfoToProto(p.Socket)
+	}
+	return &out, nil
+}
+
+func tooLarge(limit int64) error {
+	return gwError(codeResponseTooLarge, "the response body exceeds the Fetch limit of "+strconv.FormatInt(limit, 10)+" bytes; use Exchange or Events to stream it")
+}

@@ -1,0 +1,115 @@
+package rpc
+
+import (
+	"time"
+
+	"google.golang.org/grpc"
+
+	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
+	"github.com/httpgateway/httpgateway/internal/agentpool"
+	"github.com/httpgateway/httpgateway/internal/httpengine"
+)
+
+// Options configure the services. Zero values take the defaults noted.
+type Options struct {
+	// RequestIdleTimeout destroys a request handle that no stream is
+	// attached to and no RPC touched for this long. Default 5m.
+	RequestIdleTimeout time.Duration
+	// FinishedLinger is how long a finished request handle (closed, events
+	// delivered) stays, so that Get and late calls
+	// right after 'close' still answer. At the live-request cap finished
+	// handles are freed at once. Default 5s.
+	FinishedLinger time.Duration
+	// MaxLiveRequests bounds the requests alive at once: handles plus Fetch
+	// calls in flight. Default 10000.
+	MaxLiveRequests int
+	// MaxFetchResponseBytes is the largest response body Fetch returns; a
+	// caller's max_response_bytes may only lower it. Keep it under the gRPC
+	// MaxSendMsgSize, with room for the head. Default 8 MiB.
+	MaxFetchResponseBytes int64
+	// EventBufferBytes bounds the undelivered body bytes a request keeps
+	// before reading from its socket pauses, when the request does not ask
+	// for its own bound. Default: the engine's (1 MiB).
+	EventBufferBytes int
+	// AgentDeps is the dial machinery (resolver, egress check) given to
+	// every agent the service creates, `global` and one-time agents
+	// included. The zero value dials anything with the system resolver.
+	AgentDeps agentpool.Deps
+}
+
+// Defaults of Options.
+const (
+	DefaultRequestIdleTimeout    = 5 * time.Minute
+	DefaultMaxLiveRequests       = 10000
+	DefaultFinishedLinger        = 5 * time.Second
+	DefaultMaxFetchResponseBytes = 8 << 20
+)
+
+func (o Options) withDefaults() Options {
+	if o.RequestIdleTimeout <= 0 {
+		o.RequestIdleTimeout = DefaultRequestIdleTimeout
+	}
+	if o.FinishedLinger <= 0 {
+		o.FinishedLinger = DefaultFinishedLinger
+	}
+	if o.MaxLiveRequests <= 0 {
+		o.MaxLiveRequests = DefaultMaxLiveRequests
+	}
+	if o.MaxFetchResponseBytes <= 0 {
+		o.MaxFetchResponseBytes = DefaultMaxFetchResponseBytes
+	}
+	if o.EventBufferBytes <= 0 {
+		o.EventBufferBytes = httpengine.DefaultEventBufferBytes
+	}
+	return o
+}
+
+// Service holds the state behind the gateway's gRPC services: the agents
+// and the live request handles. Create it with New, register it with
+// Register, and Close it after the gRPC server stopped.
+type Service struct {
+	opts    Options
+	agents  *agents
+	handles *handles
+}
+
+// New creates the service, its `global` agent, and starts the idle
+// reaper, which runs until Close.
+func New(o Options) *Service {
+	o = o.withDefaults()
+	return &Service{
+		opts:    o,
+		agents:  newAgents(o.AgentDeps),
+		handles: newHandles(o.MaxLiveRequests, o.RequestIdleTimeout, o.FinishedLinger),
+	}
+}
+
+// Register registers ClientRequestService and AgentService on s.
+func (s *Service) Register(r grpc.ServiceRegistrar) {
+	pb.RegisterClientRequestServiceServer(r, &clientRequestService{svc: s})
+	pb.RegisterAgentServiceServer(r, &agentService{svc: s})
+}
+
+// Close stops the reaper, destroys every live request and every agent.
+// Call it once the gRPC server has stopped (RPCs still running see their
+// requests destroyed). It is safe to call more than once.
+func (s *Service) Close() {
+	s.handles.close()
+	s.agents.close()
+}
+
+// LiveRequests returns the number of request handles alive, for tests
+// and metrics.
+func (s *Service) LiveRequests() int { return s.handles.count() }
+
+// clientRequestService implements pb.ClientRequestServiceServer.
+type clientRequestService struct {
+	pb.UnimplementedClientRequestServiceServer
+	svc *Service
+}
+
+// agentService implements pb.AgentServiceServer.
+type agentService struct {
+	pb.UnimplementedAgentServiceServer
+	svc *Service
+}
