@@ -249,9 +249,17 @@ func (c *clientRequestService) SetSocketKeepAlive(_ context.Context, in *pb.SetS
 	return &pb.SetSocketKeepAliveResponse{}, nil
 }
 
-// FollowRedirect answers UNIMPLEMENTED until redirects land in the engine.
-func (c *clientRequestService) FollowRedirect(context.Context, *pb.FollowRedirectRequest) (*pb.FollowRedirectResponse, error) {
-	return nil, toStatus(unimplemented("FollowRedirect (deferred redirects)"))
+// FollowRedirect is Electron's request.followRedirect(), for a request in
+// deferred redirect mode that emitted 'redirect'.
+func (c *clientRequestService) FollowRedirect(_ context.Context, in *pb.FollowRedirectRequest) (*pb.FollowRedirectResponse, error) {
+	h, err := c.handle(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	if err := h.req.FollowRedirect(); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.FollowRedirectResponse{}, nil
 }
 
 // Login answers UNIMPLEMENTED until proxy and server login land in the engine.

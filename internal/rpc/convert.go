@@ -23,11 +23,20 @@ func engineOptions(o *pb.RequestOptions) (httpengine.Options, error) {
 	if o == nil {
 		o = &pb.RequestOptions{}
 	}
+	redirect := httpengine.RedirectManual
 	switch o.GetRedirect() {
 	case pb.RedirectMode_REDIRECT_MODE_UNSPECIFIED, pb.RedirectMode_REDIRECT_MODE_MANUAL:
+	case pb.RedirectMode_REDIRECT_MODE_FOLLOW:
+		redirect = httpengine.RedirectFollow
+	case pb.RedirectMode_REDIRECT_MODE_ERROR:
+		redirect = httpengine.RedirectError
+	case pb.RedirectMode_REDIRECT_MODE_DEFERRED:
+		redirect = httpengine.RedirectDeferred
 	default:
-		return httpengine.Options{}, unimplemented("redirect mode " + o.GetRedirect().String() +
-			" (only manual, Node's behaviour, is available until redirects land)")
+		return httpengine.Options{}, badArgument("unknown redirect mode " + o.GetRedirect().String())
+	}
+	if o.GetMaxRedirects() < 0 {
+		return httpengine.Options{}, badArgument("max_redirects must be >= 0")
 	}
 	if o.GetLoginOnServerAuth() {
 		return httpengine.Options{}, unimplemented("login_on_server_auth (the login event)")
@@ -54,6 +63,10 @@ func engineOptions(o *pb.RequestOptions) (httpengine.Options, error) {
 		TLS:                   tlsFromProto(o.GetTls()),
 		ChunkedEncoding:       o.GetChunkedEncoding(),
 		ExpectContinueTimeout: o.GetExpectContinueTimeout().AsDuration(),
+
+		Redirect:                redirect,
+		MaxRedirects:            int(o.GetMaxRedirects()),
+		RedirectDecisionTimeout: o.GetRedirectDecisionTimeout().AsDuration(),
 	}
 	if o.SetHost != nil {
 		v := o.GetSetHost()
@@ -420,7 +433,8 @@ func eventToProto(ev *httpengine.Event, join bool, agentName string) *pb.Event {
 	case httpengine.EventSocket:
 		out.Kind = &pb.Event_Socket{Socket: &pb.SocketEvent{Socket: socketInfoToProto(ev.Socket), Reused: ev.Reused, Agent: agentName}}
 	case httpengine.EventResponse:
-		out.Kind = &pb.Event_Response{Response: &pb.ResponseEvent{Head: headToProto(ev.Head, join), ReusedSocket: ev.Reused}}
+		out.Kind = &pb.Event_Response{Response: &pb.ResponseEvent{Head: headToProto(ev.Head, join), ReusedSocket: ev.Reused,
+			Redirects: hopsToProto(ev.Redirects)}}
 	case httpengine.EventData:
 		out.Kind = &pb.Event_Data{Data: &pb.DataEvent{Chunk: ev.Data}}
 	case httpengine.EventEnd:
@@ -450,9 +464,15 @@ func eventToProto(ev *httpengine.Event, join bool, agentName string) *pb.Event {
 	case httpengine.EventFinish:
 		out.Kind = &pb.Event_Finish{Finish: &pb.FinishEvent{BodyBytes: ev.Bytes}}
 	case httpengine.EventRedirect:
-		// The engine emits no redirect yet (redirects are a later issue);
-		// the case keeps the event's place.
-		out.Kind = &pb.Event_Redirect{Redirect: &pb.RedirectEvent{}}
+		r := ev.Redirect
+		out.Kind = &pb.Event_Redirect{Redirect: &pb.RedirectEvent{
+			StatusCode:         int32(r.StatusCode),
+			Method:             r.Method,
+			RedirectUrl:        r.RedirectURL,
+			ResponseHeaders:    mergedToProto(r.Head.Merged(join)),
+			RawResponseHeaders: headersToProto(r.Head.RawHeaders),
+			AwaitingDecision:   r.Awaiting,
+		}}
 	case httpengine.EventLogin:
 		out.Kind = &pb.Event_Login{Login: &pb.LoginEvent{}}
 	}
@@ -497,4 +517,16 @@ func durationOrZero(d *durationpb.Duration) time.Duration {
 		return 0
 	}
 	return d.AsDuration()
+}
+
+// hopsToProto converts the redirect hops followed before a response.
+func hopsToProto(hops []httpengine.RedirectInfo) []*pb.RedirectHop {
+	if len(hops) == 0 {
+		return nil
+	}
+	out := make([]*pb.RedirectHop, len(hops))
+	for i, h := range hops {
+		out[i] = &pb.RedirectHop{StatusCode: int32(h.StatusCode), Method: h.Method, Url: h.URL, RedirectUrl: h.RedirectURL}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/httpgateway/httpgateway/internal/httpengine"
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
 )
 
@@ -129,6 +130,19 @@ func codeOf(code string) codes.Code {
 	// The idle reaper destroyed the request: nobody drove it in time.
 	case codeIdleTimeout:
 		return codes.Aborted
+	// FollowRedirect with no deferred redirect waiting: wrong state.
+	case httpengine.ErrNoRedirectPending:
+		return codes.FailedPrecondition
+	// The upstream redirected in a way the request's redirect mode does not
+	// allow to follow (error mode, too many hops, a body that cannot be
+	// replayed, a Location that is not http(s)): sending the same request
+	// again gets the same answer, so not UNAVAILABLE.
+	case httpengine.ErrRedirectRefused, httpengine.ErrTooManyRedirects,
+		httpengine.ErrRedirectNotReplayable, httpengine.ErrInvalidRedirect:
+		return codes.FailedPrecondition
+	// Nobody called FollowRedirect before the decision deadline.
+	case httpengine.ErrRedirectTimeout:
+		return codes.DeadlineExceeded
 	}
 	switch {
 	// ERR_INVALID_HTTP_TOKEN, ERR_INVALID_CHAR, ERR_INVALID_URL,

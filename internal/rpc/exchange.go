@@ -162,7 +162,7 @@ func applyOp(ctx context.Context, h *handle, msg *pb.ExchangeRequest) error {
 		r.Destroy(nodeErrorFromProto(op.Destroy.GetError()))
 		return nil
 	case *pb.ExchangeRequest_FollowRedirect:
-		return unimplemented("follow_redirect (deferred redirects)")
+		return r.FollowRedirect()
 	case *pb.ExchangeRequest_Login:
 		return unimplemented("login (the login event)")
 	case *pb.ExchangeRequest_Start:

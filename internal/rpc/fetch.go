@@ -106,6 +106,7 @@ func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResp
 		case httpengine.EventResponse:
 			head = ev.Head
 			out.ReusedSocket = ev.Reused
+			out.Redirects = hopsToProto(ev.Redirects)
 			if cl := head.ContentLength; cl > limit {
 				cr.Destroy(nil)
 				return nil, tooLarge(limit)
