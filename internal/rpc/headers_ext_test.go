@@ -150,7 +150,7 @@ func TestRequestRefusals(t *testing.T) {
 		{"bad protocol", &pb.RequestOptions{Url: "ftp://127.0.0.1:1/"}, codes.InvalidArgument, "ERR_INVALID_PROTOCOL"},
 		{"unescaped path", &pb.RequestOptions{Host: "127.0.0.1", Path: "/a b"}, codes.InvalidArgument, "ERR_UNESCAPED_CHARACTERS"},
 		{"unknown agent", &pb.RequestOptions{Url: "http://127.0.0.1:1/", Agent: "nope"}, codes.NotFound, "ERR_GATEWAY_AGENT_NOT_FOUND"},
-		{"follow redirects", &pb.RequestOptions{Url: "http://127.0.0.1:1/", Redirect: pb.RedirectMode_REDIRECT_MODE_FOLLOW}, codes.Unimplemented, "ERR_GATEWAY_UNIMPLEMENTED"},
+		{"negative max redirects", &pb.RequestOptions{Url: "http://127.0.0.1:1/", Redirect: pb.RedirectMode_REDIRECT_MODE_FOLLOW, MaxRedirects: -1}, codes.InvalidArgument, "ERR_GATEWAY_INVALID_ARGUMENT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,7 +161,7 @@ func TestRequestRefusals(t *testing.T) {
 	_, err := g.req.Get(ctx, &pb.GetRequest{RequestId: "r_doesnotexist"})
 	wantStatus(t, err, codes.NotFound, "ERR_GATEWAY_REQUEST_NOT_FOUND")
 	_, err = g.req.FollowRedirect(ctx, &pb.FollowRedirectRequest{RequestId: "r_x"})
-	wantStatus(t, err, codes.Unimplemented, "ERR_GATEWAY_UNIMPLEMENTED")
+	wantStatus(t, err, codes.NotFound, "ERR_GATEWAY_REQUEST_NOT_FOUND")
 	_, err = g.req.Login(ctx, &pb.LoginRequest{RequestId: "r_x"})
 	wantStatus(t, err, codes.Unimplemented, "ERR_GATEWAY_UNIMPLEMENTED")
 }
