@@ -53,10 +53,12 @@ func runServe(ctx context.Context, io *stdio, args []string) int {
 	// The service outlives the gRPC server: Serve drains the RPCs first,
 	// then Close destroys what requests and agents remain and stops the
 	// idle reaper.
+	var hook egressHook
 	svc := rpc.New(rpc.Options{
 		RequestIdleTimeout:    cfg.RequestIdleTimeout,
 		MaxLiveRequests:       cfg.MaxLiveRequests,
 		MaxFetchResponseBytes: fetchLimit(cfg.MaxSendMsgSize),
+		AgentDeps:             hook.deps(),
 	})
 	defer svc.Close()
 	srv, err := server.New(cfg, svc.Register, server.WithLogger(log))
@@ -67,6 +69,10 @@ func runServe(ctx context.Context, io *stdio, args []string) int {
 	if err := srv.Listen(); err != nil {
 		log.Error("cannot listen", "err", err)
 		return exitFailure
+	}
+	if err := hook.install(cfg, log, srv.Addr(), srv.AdminAddr()); err != nil {
+		log.Error("invalid egress policy", "err", err)
+		return exitUsage
 	}
 	if err := srv.Serve(ctx); err != nil {
 		log.Error("serve failed", "err", err)

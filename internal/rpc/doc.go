@@ -18,6 +18,7 @@
 // runs on its handler goroutine.
 //
 // It may import internal/httpengine (and its wire package, whose types the
-// engine's events carry), internal/agentpool and internal/nodeerr. Nothing
+// engine's events carry), internal/agentpool, internal/nodeerr, and
+// internal/egress (only to name the rule of a denial in errors). Nothing
 // under internal/ may import it; only cmd/gateway does.
 package rpc

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/httpgateway/httpgateway/internal/egress"
 	"github.com/httpgateway/httpgateway/internal/httpengine"
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
 )
@@ -79,6 +80,16 @@ func toStatus(err error) error {
 		}
 		if ne.Port != 0 {
 			info.Metadata["port"] = strconv.Itoa(ne.Port)
+		}
+	}
+	// An egress denial names the rule that decided it, so an operator can
+	// tell which line of the policy to look at.
+	if d, ok := egress.DecisionOf(err); ok {
+		if info.Metadata == nil {
+			info.Metadata = map[string]string{}
+		}
+		for k, v := range d.Metadata() {
+			info.Metadata[k] = v
 		}
 	}
 	if d, derr := st.WithDetails(info); derr == nil {

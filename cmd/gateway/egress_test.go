@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestServeEgressPolicy runs `gateway serve` in-process and fetches a
+// loopback upstream through it: denied by the default policy (loopback is
+// internal) with the rule named, allowed once --egress-allow opens it, and
+// the gateway's own port denied even then.
+func TestServeEgressPolicy(t *testing.T) {
+	checkGoroutines(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("reached"))
+	}))
+	t.Cleanup(up.Close)
+
+	for _, tc := range []struct {
+		name      string
+		extra     []string
+		url       func(gw string) string
+		wantCode  int
+		wantOut   string
+		wantInErr []string
+	}{
+		{name: "loopback denied by default", url: func(string) string { return up.URL },
+			wantCode: 1, wantInErr: []string{"ERR_GATEWAY_EGRESS_DENIED", "PermissionDenied", "loopback"}},
+		{name: "opened by --egress-allow", extra: []string{"--egress-allow", "127.0.0.1/32"}, url: func(string) string { return up.URL },
+			wantCode: 0, wantOut: "reached"},
+		{name: "own port denied even when allowed", extra: []string{"--egress-allow", "127.0.0.1/32"}, url: func(gw string) string { return "http://" + gw + "/" },
+			wantCode: 1, wantInErr: []string{"ERR_GATEWAY_EGRESS_DENIED", "self"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, stop := context.WithCancel(context.Background())
+			serveIO := &testIO{}
+			serveIO.stderr.watch = make(chan string, 16)
+			done := make(chan int, 1)
+			args := append([]string{"serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "5s"}, tc.extra...)
+			go func() { // ends when ctx is cancelled and the drain is over
+				done <- run(ctx, args, serveIO.stdio())
+			}()
+			addr := waitListening(t, &serveIO.stderr, done)
+			code, out, errOut := runIn(t, nil, "fetch", "--addr", addr, tc.url(addr))
+			stop()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				t.Fatal("serve did not stop")
+			}
+			if code != tc.wantCode || out != tc.wantOut {
+				t.Fatalf("fetch: exit %d stdout %q stderr %q", code, out, errOut)
+			}
+			for _, w := range tc.wantInErr {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("fetch stderr lacks %q: %s", w, errOut)
+				}
+			}
+		})
+	}
+}
