@@ -291,3 +291,26 @@ func closedPort(t *testing.T) int {
 	_ = ln.Close()
 	return port
 }
+
+// recordingObserver records the events it is shown.
+type recordingObserver struct{ seen []string }
+
+func (r *recordingObserver) OnEvent(ev httpengine.Event) { r.seen = append(r.seen, ev.String()) }
+
+// TestObserverSeesEveryEvent: the observer hook sees the same events, in the
+// same order, as the event log.
+func TestObserverSeesEveryEvent(t *testing.T) {
+	testutil.CheckLeaks(t)
+	u := testutil.NewUpstream(t, serveOnce(okHello))
+	a := keepAliveAgent(t)
+	obs := &recordingObserver{}
+	c, err := httpengine.Request(a, false, httpengine.Options{Host: "127.0.0.1", Port: u.Port, Observer: obs}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end(t, c)
+	got := names(events(t, c))
+	if strings.Join(obs.seen, " ") != got {
+		t.Fatalf("observer saw %v, log has %s", obs.seen, got)
+	}
+}

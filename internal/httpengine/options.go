@@ -60,6 +60,18 @@ type Options struct {
 	RedirectDecisionTimeout time.Duration
 	// MaxReplayBody bounds the body kept for a 307/308 replay; 0 means 4 MiB.
 	MaxReplayBody int
+
+	// Observer, if set, sees every event as it is emitted (tracing,
+	// metrics, logs). See Observer for what it may do.
+	Observer Observer
+}
+
+// Observer sees a request's events synchronously, in order, as they are
+// emitted. OnEvent runs with the request's lock held: it must be quick,
+// must not block, and must not call back into the ClientRequest. ev.Seq is
+// set; ev.Data must not be kept (copy what is needed).
+type Observer interface {
+	OnEvent(ev Event)
 }
 
 // Node's defaults.

@@ -146,8 +146,13 @@ func (c *ClientRequest) Done() <-chan struct{} { return c.done }
 // Agent returns the agent the request uses.
 func (c *ClientRequest) Agent() *agentpool.Agent { return c.agent }
 
-// emitLocked appends an event.
-func (c *ClientRequest) emitLocked(ev Event) { c.log.Append(ev) }
+// emitLocked appends an event and shows it to the observer.
+func (c *ClientRequest) emitLocked(ev Event) {
+	ev.Seq = c.log.Append(ev)
+	if o := c.r.opts.Observer; o != nil {
+		o.OnEvent(ev)
+	}
+}
 
 func (c *ClientRequest) emitReq(kind EventKind) {
 	c.emitLocked(Event{Kind: kind, Target: TargetRequest})
