@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
+	"github.com/httpgateway/httpgateway/internal/proxyenv"
 )
 
 // Agent is one http.Agent: named socket pools with Node's limits and
@@ -29,6 +30,7 @@ type Agent struct {
 	hub      eventHub
 	nextID   atomic.Uint64
 	tlsCache tlsConfigCache
+	proxy    *proxyenv.Config // parsed opts.ProxyEnv; nil when it proxies nothing
 
 	mu        sync.Mutex // guards the following fields, and Socket/Want pool state
 	destroyed bool
@@ -64,6 +66,13 @@ func New(name string, opts Options, deps Deps) (*Agent, error) {
 		sessions: tls.NewLRUClientSessionCache(maxCachedSessions),
 		pools:    make(map[string]*pool),
 	}
+	pc, err := proxyenv.Parse(a.opts.ProxyEnv)
+	if err != nil {
+		return nil, err
+	}
+	if pc.HTTPProxy != nil || pc.HTTPSProxy != nil {
+		a.proxy = pc
+	}
 	return a, nil
 }
 
@@ -73,7 +82,9 @@ const maxCachedSessions = 100
 // Name returns the name the agent was created with.
 func (a *Agent) Name() string { return a.name }
 
-// Options returns the effective options (defaults applied).
+// Options returns the effective options (defaults applied). ProxyEnv is
+// the agent's own map, credentials included: callers must not modify it
+// nor log it (Snapshot carries a redacted copy).
 func (a *Agent) Options() Options { return a.opts }
 
 // Acquire asks for a socket for one request, Node's agent.addRequest. The
@@ -83,6 +94,10 @@ func (a *Agent) Options() Options { return a.opts }
 func (a *Agent) Acquire(t Target, x Exchange) *Want {
 	t = a.effectiveTarget(t)
 	w := &Want{agent: a, x: x, target: t, name: nameOf(t)}
+	if t.Proxy == nil {
+		// Inspection only: which NO_PROXY entry (if any) sent it direct.
+		w.proxyRule = a.ProxyFor(t).Rule
+	}
 	if err := validateTarget(t); err != nil {
 		w.state = wantFailed
 		x.OnSocket(nil, err)
@@ -109,7 +124,8 @@ func (a *Agent) Acquire(t Target, x Exchange) *Want {
 		w.state = wantQueued
 		w.queuedAt = time.Now()
 		p.queue = append(p.queue, w)
-		a.hub.publish(Event{Type: EventRequestQueued, Name: p.name, RequestID: w.id})
+		a.hub.publish(Event{Type: EventRequestQueued, Name: p.name, RequestID: w.id,
+			Proxy: proxyDisplay(w.target.Proxy), ProxyRule: w.proxyRule})
 	}
 	a.mu.Unlock()
 	a.perform(acts)
@@ -237,7 +253,8 @@ func (a *Agent) assignLocked(s *Socket, w *Want, fromFree bool) action {
 	// never inherits the previous response's Keep-Alive hint.
 	s.setTimerLocked(a.opts.Timeout)
 	a.hub.publish(Event{Type: EventSocketReused, Name: s.name, SocketID: s.id, RequestID: w.id})
-	a.hub.publish(Event{Type: EventSocketAssigned, Name: s.name, SocketID: s.id, RequestID: w.id})
+	a.hub.publish(Event{Type: EventSocketAssigned, Name: s.name, SocketID: s.id, RequestID: w.id,
+		Proxy: proxyDisplay(w.target.Proxy), ProxyRule: w.proxyRule})
 	return action{kind: actReuse, s: s, w: w, gen: s.gen}
 }
 
@@ -259,6 +276,7 @@ func (a *Agent) newSocketLocked(p *pool, w *Want) action {
 		requests:   1,
 		cancelDial: cancel,
 		noDelay:    true, // Go's default, and Node's http client default
+		proxyRule:  w.proxyRule,
 	}
 	s.lastUsed = s.created
 	w.state = wantAssigned
@@ -266,7 +284,8 @@ func (a *Agent) newSocketLocked(p *pool, w *Want) action {
 	a.total++
 	s.setTimerLocked(a.opts.Timeout)
 	a.hub.publish(Event{Type: EventSocketCreated, Name: s.name, SocketID: s.id})
-	a.hub.publish(Event{Type: EventSocketAssigned, Name: s.name, SocketID: s.id, RequestID: w.id})
+	a.hub.publish(Event{Type: EventSocketAssigned, Name: s.name, SocketID: s.id, RequestID: w.id,
+		Proxy: proxyDisplay(w.target.Proxy), ProxyRule: w.proxyRule})
 	return action{kind: actNew, s: s, w: w, ctx: ctx}
 }
 

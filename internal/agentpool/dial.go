@@ -54,9 +54,10 @@ func (d Deps) withDefaults() Deps {
 
 // dialed is what a successful dial hands to the socket.
 type dialed struct {
-	conn net.Conn     // the *tls.Conn for https
-	tcp  *net.TCPConn // nil for unix sockets
-	tls  *TLSInfo
+	conn     net.Conn     // the *tls.Conn for https
+	tcp      *net.TCPConn // nil for unix sockets; the connection to the proxy for proxied sockets
+	tls      *TLSInfo     // TLS with the origin
+	proxyTLS *TLSInfo     // TLS with an https proxy
 }
 
 // codeEINVAL is libuv's name for an invalid argument at connect time.
@@ -64,8 +65,12 @@ const codeEINVAL = "EINVAL"
 
 // dial connects to t: resolve (with DNSTimeout), filter by family, check
 // and dial each address in order until one connects (sequential fallback),
-// then TLS for https. ctx is cancelled when the socket is destroyed.
+// then TLS for https. A target with a Proxy goes through it (see
+// dialViaProxy). ctx is cancelled when the socket is destroyed.
 func (a *Agent) dial(ctx context.Context, name string, t Target) (dialed, error) {
+	if t.Proxy != nil && t.SocketPath == "" {
+		return a.dialViaProxy(ctx, name, t)
+	}
 	var d dialed
 	raw, err := a.dialRaw(ctx, t)
 	if err != nil {

@@ -4,8 +4,11 @@
 // free sockets, keep-alive with Keep-Alive: timeout=N hints, idle timeouts,
 // and dialing (DNS with a timeout, family selection, the egress check on
 // every resolved address, localAddress, unix sockets, TLS with Node's
-// verification error codes). Everything it holds is inspectable through
-// Snapshot and an event feed (Subscribe).
+// verification error codes), and proxies (Node's proxyEnv: http targets
+// over pooled proxy connections carrying absolute-form requests, https
+// targets through CONNECT tunnels with TLS to the origin; see ProxyFor,
+// Target.Proxy and ProxyAuthError). Everything it holds is inspectable
+// through Snapshot and an event feed (Subscribe).
 //
 // Who owns what:
 //   - The pool owns a socket while it is connecting and while it is free.
@@ -18,7 +21,8 @@
 //     while it is assigned it calls Exchange.ReadResponse.
 //
 // Data flows rpc -> httpengine -> agentpool -> net. This package must never
-// import internal/httpengine, internal/rpc, gRPC or protobuf packages; its
+// import internal/httpengine, internal/rpc, gRPC or protobuf packages (it
+// imports internal/proxyenv, a pure package, for proxyEnv); its
 // errors are *nodeerr.Error values so the layers above can branch on Node's
 // codes.
 package agentpool

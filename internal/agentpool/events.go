@@ -43,6 +43,11 @@ type Event struct {
 	RequestID uint64
 	Reason    string // for closed, detached and dequeued events
 	Err       error  // for closed events: the error that closed the socket, if any
+	// Proxy (without credentials) and ProxyRule (the NO_PROXY entry that
+	// sent the request direct) describe the request's proxy decision, on
+	// assigned and queued events.
+	Proxy     string
+	ProxyRule string
 }
 
 // Subscription receives an agent's events. Delivery never blocks the pool:

@@ -94,6 +94,7 @@ type upstream struct {
 
 type request struct {
 	Method, Path string
+	Header       textproto.MIMEHeader
 	Conn         net.Conn
 }
 
@@ -157,14 +158,15 @@ func (u *upstream) serve(c net.Conn, h handler) {
 		if err != nil {
 			return
 		}
-		if _, err := tp.ReadMIMEHeader(); err != nil {
+		hdr, err := tp.ReadMIMEHeader()
+		if err != nil {
 			return
 		}
 		parts := strings.SplitN(line, " ", 3)
 		if len(parts) < 2 {
 			return
 		}
-		keep := h(bw, request{Method: parts[0], Path: parts[1], Conn: c})
+		keep := h(bw, request{Method: parts[0], Path: parts[1], Header: hdr, Conn: c})
 		if bw.Flush() != nil || !keep {
 			return
 		}
@@ -233,7 +235,9 @@ type result struct {
 // exchange is a fake engine: it writes "GET path" in OnConnect and reads a
 // Content-Length response in ReadResponse.
 type exchange struct {
-	path      string
+	path      string // request-target: origin-form, or absolute-form through a proxy
+	host      string // Host header value; "test" when empty
+	headers   []string
 	mode      mode
 	onSocket  func(s *agentpool.Socket) // optional hook
 	socketCh  chan socketEvent
@@ -285,7 +289,15 @@ func (x *exchange) OnConnect(err error) {
 	if x.mode == noRead {
 		return
 	}
-	if _, werr := fmt.Fprintf(s.Conn(), "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", x.path); werr != nil {
+	host := x.host
+	if host == "" {
+		host = "test"
+	}
+	var extra strings.Builder
+	for _, h := range x.headers {
+		extra.WriteString(h + "\r\n")
+	}
+	if _, werr := fmt.Fprintf(s.Conn(), "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", x.path, host, extra.String()); werr != nil {
 		s.Destroy(werr)
 		x.resultCh <- result{err: werr, reused: s.Reused()}
 	}

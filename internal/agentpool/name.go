@@ -2,10 +2,12 @@ package agentpool
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
+	"github.com/httpgateway/httpgateway/internal/proxyenv"
 )
 
 // Target is where one request goes: the options of http.request() that
@@ -27,6 +29,20 @@ type Target struct {
 	SocketPath string
 	// TLS are the https options; nil means Node's defaults.
 	TLS *TLSOptions
+	// Proxy is the proxy the request goes through, nil for direct: the
+	// engine sets it from Agent.ProxyFor before Acquire. An http target's
+	// socket is a connection to the proxy carrying absolute-form requests
+	// (`GET http://host:port/path HTTP/1.1`, which the engine writes, with
+	// Proxy-Authorization); an https target's socket is a CONNECT tunnel
+	// with TLS to the origin, ready for origin-form requests. The scheme
+	// must be http or https. Ignored for unix sockets.
+	Proxy *url.URL
+	// ProxyAuth is the Proxy-Authorization value sent on CONNECT, set by
+	// the engine when it retries after a login (see ProxyAuthError and
+	// BasicAuthorization); "" sends the Proxy URL's credentials, if any.
+	// It is not part of the agent name: a tunnel the proxy accepted may
+	// serve later requests of the same name.
+	ProxyAuth string
 }
 
 // TLSOptions are the TLS options of https.request() the gateway supports.
@@ -98,12 +114,17 @@ func mergeTLS(req, agent *TLSOptions) *TLSOptions {
 	return &m
 }
 
-// effectiveTarget applies the agent's TLS options to an https target.
+// effectiveTarget applies the agent's TLS options to an https target and
+// drops the proxy of a unix-socket target (Node: "If the request is made
+// to a Unix domain socket, the proxy settings will be ignored").
 func (a *Agent) effectiveTarget(t Target) Target {
 	if t.Protocol == "https:" {
 		t.TLS = mergeTLS(t.TLS, a.opts.TLS)
 	} else {
 		t.TLS = nil
+	}
+	if t.SocketPath != "" {
+		t.Proxy, t.ProxyAuth = nil, ""
 	}
 	return t
 }
@@ -115,11 +136,34 @@ func (a *Agent) effectiveTarget(t Target) Target {
 // clientCertEngine, ciphers, key, pfx, rejectUnauthorized, servername when
 // it differs from host, minVersion, maxVersion, then options the gateway
 // does not support, always empty).
+//
+// A proxied target's name ends with ":proxy=" and the proxy URL (scheme,
+// user name, host and port; the password shows as "xxxxx"), so proxied
+// and direct sockets never mix, nor sockets of different proxies or proxy
+// users. An http target through a proxy is named after the proxy alone
+// ("proxyhost:proxyport:localAddress[:family]:proxy=URL"): its sockets
+// carry absolute-form requests to any origin, so they are pooled per
+// proxy. An https target through a proxy keeps its full origin name (the
+// tunnel and its TLS session belong to one origin) followed by the
+// proxy. Node's documentation does not specify names for proxied
+// requests; this is the gateway's choice.
 func (a *Agent) GetName(t Target) string {
 	return nameOf(a.effectiveTarget(t))
 }
 
 func nameOf(t Target) string {
+	if t.Proxy == nil || t.SocketPath != "" {
+		return directName(t)
+	}
+	suffix := ":proxy=" + redactedProxy(t.Proxy)
+	if t.Protocol != "https:" {
+		h, p := proxyenv.HostPort(t.Proxy)
+		return directName(Target{Protocol: "http:", Host: h, Port: p, LocalAddress: t.LocalAddress, Family: t.Family}) + suffix
+	}
+	return directName(t) + suffix
+}
+
+func directName(t Target) string {
 	var b strings.Builder
 	host := t.Host
 	if host == "" {
@@ -198,6 +242,15 @@ func validateTarget(t Target) error {
 	}
 	if t.SocketPath == "" && (t.Port < 0 || t.Port > 65535) {
 		return outOfRange("options.port", ">= 0 and <= 65535", t.Port)
+	}
+	if t.Proxy != nil && t.SocketPath == "" {
+		if (t.Proxy.Scheme != "http" && t.Proxy.Scheme != "https") || t.Proxy.Hostname() == "" {
+			return nodeerr.New(nodeerr.ERR_INVALID_ARG_VALUE,
+				fmt.Sprintf("The property 'options.proxy' must be an http: or https: URL with a host. Received %q", redactedProxy(t.Proxy)))
+		}
+		if strings.ContainsAny(t.ProxyAuth, "\r\n\x00") {
+			return nodeerr.New(nodeerr.ERR_INVALID_CHAR, `Invalid character in header content ["Proxy-Authorization"]`)
+		}
 	}
 	if t.TLS != nil {
 		return t.TLS.validate()

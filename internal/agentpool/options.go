@@ -2,9 +2,12 @@ package agentpool
 
 import (
 	"fmt"
+	"maps"
+	"net/url"
 	"time"
 
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
+	"github.com/httpgateway/httpgateway/internal/proxyenv"
 )
 
 // Scheduling is Node's agent.scheduling: which free socket a request gets.
@@ -78,8 +81,16 @@ type Options struct {
 	RetryReusedIdempotent bool
 	// TLS holds agent-wide TLS options for https targets. As in Node, where
 	// addRequest merges `{...requestOptions, ...agent.options}`, a field set
-	// here wins over the same field of Target.TLS.
+	// here wins over the same field of Target.TLS. For http targets sent
+	// through an https proxy, its CA, RejectUnauthorized and versions
+	// verify the proxy.
 	TLS *TLSOptions
+	// ProxyEnv is Node's proxyEnv agent option: HTTP_PROXY / http_proxy,
+	// HTTPS_PROXY / https_proxy and NO_PROXY / no_proxy (lower case wins
+	// when both are set; other keys are ignored). nil or empty proxies
+	// nothing. See package proxyenv for the NO_PROXY forms, and
+	// Agent.ProxyFor.
+	ProxyEnv map[string]string
 }
 
 const (
@@ -138,7 +149,30 @@ func (o Options) Validate() error {
 			return err
 		}
 	}
+	if _, err := proxyenv.Parse(o.ProxyEnv); err != nil {
+		return err
+	}
 	return nil
+}
+
+// redacted returns o with the passwords of ProxyEnv's URLs replaced by
+// "xxxxx", for inspection and logs.
+func (o Options) redacted() Options {
+	if len(o.ProxyEnv) == 0 {
+		return o
+	}
+	env := make(map[string]string, len(o.ProxyEnv))
+	for k, v := range o.ProxyEnv {
+		switch k {
+		case proxyenv.KeyHTTPProxy, proxyenv.KeyHTTPProxyLower, proxyenv.KeyHTTPSProxy, proxyenv.KeyHTTPSProxyLower:
+			if u, err := url.Parse(v); err == nil {
+				v = u.Redacted()
+			}
+		}
+		env[k] = v
+	}
+	o.ProxyEnv = env
+	return o
 }
 
 // withDefaults applies Node's `||` defaults to zero values.
@@ -152,6 +186,8 @@ func (o Options) withDefaults() Options {
 	if o.KeepAliveTimeoutBuffer == 0 {
 		o.KeepAliveTimeoutBuffer = defaultKeepAliveTimeoutBuffer
 	}
+	// The agent keeps its own copy: the caller may reuse its map.
+	o.ProxyEnv = maps.Clone(o.ProxyEnv)
 	return o
 }
 

@@ -32,20 +32,40 @@ type SocketInfo struct {
 	NoDelay        bool
 	Timeout        time.Duration // idle timeout, 0 for none
 	CloseReason    string        // for closed sockets
+	// ViaProxy reports a socket to a proxy: the remote end above is the
+	// proxy's. Proxy is its URL without credentials; ProxyTLS the TLS with
+	// an https proxy (TLS above is the origin's, through a CONNECT tunnel).
+	ViaProxy bool
+	Proxy    string
+	ProxyTLS *TLSInfo
+	// ProxyRule is the NO_PROXY entry that sent the socket's first request
+	// direct, "" when none did.
+	ProxyRule string
+}
+
+// QueuedRequest is one request waiting for a socket.
+type QueuedRequest struct {
+	ID        uint64 // Want.ID
+	QueuedAt  time.Time
+	Proxy     string // proxy URL without credentials, "" for direct
+	ProxyRule string // NO_PROXY entry that sent it direct, "" if none
 }
 
 // NameSnapshot is one name's lists, Node's agent.sockets[name],
 // agent.freeSockets[name] and agent.requests[name].length.
 type NameSnapshot struct {
 	Name        string
-	Sockets     []SocketInfo // connecting and active
-	FreeSockets []SocketInfo // in free-list order, oldest first
-	Requests    int          // queued requests
+	Sockets     []SocketInfo    // connecting and active
+	FreeSockets []SocketInfo    // in free-list order, oldest first
+	Requests    int             // queued requests
+	Queued      []QueuedRequest // the queued requests, in queue order
 }
 
 // Snapshot is the state of an agent.
 type Snapshot struct {
-	Agent        string
+	Agent string
+	// Options are the effective options, with the passwords of ProxyEnv's
+	// proxy URLs shown as "xxxxx".
 	Options      Options
 	Destroyed    bool
 	TotalSockets int            // Node's totalSocketCount
@@ -56,7 +76,7 @@ type Snapshot struct {
 func (a *Agent) Snapshot() Snapshot {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	snap := Snapshot{Agent: a.name, Options: a.opts, Destroyed: a.destroyed, TotalSockets: a.total}
+	snap := Snapshot{Agent: a.name, Options: a.opts.redacted(), Destroyed: a.destroyed, TotalSockets: a.total}
 	for _, p := range a.pools {
 		ns := NameSnapshot{Name: p.name, Requests: len(p.queue)}
 		for _, s := range p.active {
@@ -64,6 +84,10 @@ func (a *Agent) Snapshot() Snapshot {
 		}
 		for _, s := range p.free {
 			ns.FreeSockets = append(ns.FreeSockets, s.infoLocked())
+		}
+		for _, w := range p.queue {
+			ns.Queued = append(ns.Queued, QueuedRequest{ID: w.id, QueuedAt: w.queuedAt,
+				Proxy: proxyDisplay(w.target.Proxy), ProxyRule: w.proxyRule})
 		}
 		snap.Names = append(snap.Names, ns)
 	}
@@ -95,10 +119,17 @@ func (s *Socket) infoLocked() SocketInfo {
 		NoDelay:        s.noDelay && s.tcp != nil,
 		Timeout:        s.timeout,
 		CloseReason:    s.closeReason,
+		ViaProxy:       s.target.Proxy != nil,
+		Proxy:          proxyDisplay(s.target.Proxy),
+		ProxyRule:      s.proxyRule,
 	}
 	if s.tlsInfo != nil {
 		c := *s.tlsInfo
 		in.TLS = &c
+	}
+	if s.proxyTLS != nil {
+		c := *s.proxyTLS
+		in.ProxyTLS = &c
 	}
 	in.LocalAddress, in.LocalPort, _ = splitAddr(s.laddr)
 	var fam int

@@ -69,12 +69,13 @@ type Socket struct {
 	done chan struct{}
 
 	// set once by the socket goroutine (see above)
-	conn    *trackedConn
-	br      *bufio.Reader
-	tcp     *net.TCPConn // nil for unix sockets
-	laddr   net.Addr
-	raddr   net.Addr
-	tlsInfo *TLSInfo
+	conn     *trackedConn
+	br       *bufio.Reader
+	tcp      *net.TCPConn // nil for unix sockets
+	laddr    net.Addr
+	raddr    net.Addr
+	tlsInfo  *TLSInfo
+	proxyTLS *TLSInfo
 
 	bytesRead    atomic.Uint64
 	bytesWritten atomic.Uint64
@@ -98,6 +99,10 @@ type Socket struct {
 	keepAlive      bool
 	keepAliveDelay time.Duration
 	noDelay        bool
+
+	// proxyRule is the NO_PROXY entry that sent the request that created
+	// the socket direct. Immutable.
+	proxyRule string
 }
 
 // ID is unique within the agent.
@@ -407,7 +412,7 @@ func (s *Socket) run(ctx context.Context) {
 	}
 	s.conn = &trackedConn{Conn: d.conn, s: s}
 	s.br = bufio.NewReaderSize(s.conn, readBufSize)
-	s.tcp, s.tlsInfo = d.tcp, d.tls
+	s.tcp, s.tlsInfo, s.proxyTLS = d.tcp, d.tls, d.proxyTLS
 	s.laddr, s.raddr = d.conn.LocalAddr(), d.conn.RemoteAddr()
 	s.state = StateActive
 	s.busy = true

@@ -109,14 +109,21 @@ type tlsConfigCache struct {
 const maxTLSConfigs = 256
 
 func (a *Agent) tlsConfig(name string, t Target) (*tls.Config, error) {
+	return a.cachedTLSConfig(name, func() (*tls.Config, error) { return a.buildTLSConfig(name, t) })
+}
+
+// cachedTLSConfig returns the config cached under key, building it on a
+// miss. Keys are agent names, and "proxy\x00"+name for the connection to
+// an https proxy.
+func (a *Agent) cachedTLSConfig(key string, build func() (*tls.Config, error)) (*tls.Config, error) {
 	c := &a.tlsCache
 	c.mu.Lock()
-	cfg := c.m[name]
+	cfg := c.m[key]
 	c.mu.Unlock()
 	if cfg != nil {
 		return cfg, nil
 	}
-	cfg, err := a.buildTLSConfig(name, t)
+	cfg, err := build()
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +131,7 @@ func (a *Agent) tlsConfig(name string, t Target) (*tls.Config, error) {
 	if c.m == nil || len(c.m) >= maxTLSConfigs {
 		c.m = make(map[string]*tls.Config)
 	}
-	c.m[name] = cfg
+	c.m[key] = cfg
 	c.mu.Unlock()
 	return cfg, nil
 }

@@ -8,6 +8,9 @@ type Want struct {
 	x      Exchange
 	target Target
 	name   string
+	// proxyRule is the NO_PROXY entry that sent the request direct ("" if
+	// none); set before the want is published, immutable.
+	proxyRule string
 
 	// guarded by Agent.mu
 	id       uint64 // per agent, in Acquire order
@@ -32,6 +35,11 @@ const (
 	wantFailed
 	wantCancelled
 )
+
+// ProxyRule is the NO_PROXY entry of the agent's ProxyEnv that sent this
+// request direct, "" when none did (it is proxied, the agent has no proxy
+// for its protocol, or no entry matched).
+func (w *Want) ProxyRule() string { return w.proxyRule }
 
 // Name is the agent name of the want's target.
 func (w *Want) Name() string { return w.name }
