@@ -83,6 +83,8 @@ type Event struct {
 	// before this response (response).
 	Redirect  *RedirectInfo
 	Redirects []RedirectInfo
+	// Login: the authInfo of a login event.
+	Login *LoginInfo
 }
 
 // String renders "target:name" for logs and tests, e.g. "res:data".

@@ -60,6 +60,11 @@ type Options struct {
 	RedirectDecisionTimeout time.Duration
 	// MaxReplayBody bounds the body kept for a 307/308 replay; 0 means 4 MiB.
 	MaxReplayBody int
+	// LoginOnServerAuth raises 'login' for a 401 with WWW-Authenticate too
+	// (a proxy's 407 always raises it). The wait for Login is bounded by
+	// RedirectDecisionTimeout (default 30 s); when it passes the request
+	// fails.
+	LoginOnServerAuth bool
 
 	// Observer, if set, sees every event as it is emitted (tracing,
 	// metrics, logs). See Observer for what it may do.
@@ -91,6 +96,8 @@ type resolved struct {
 	target   agentpool.Target
 	headers  OutgoingHeaders
 	opts     Options
+	// proxyRule is the NO_PROXY entry that sent the request direct, if any.
+	proxyRule string
 }
 
 // methodsWithoutChunkedDefault are the methods for which Node does not use

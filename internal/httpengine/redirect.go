@@ -104,7 +104,7 @@ func headerValue(h *wire.ResponseHead, lower string) (string, bool) {
 // recordReplayLocked keeps a copy of body bytes for a 307/308 replay while
 // the redirect mode may need them and the bound allows.
 func (c *ClientRequest) recordReplayLocked(p []byte) {
-	if c.r.opts.Redirect == RedirectManual || c.r.opts.Redirect == RedirectError || !c.replayable {
+	if !c.replayable || !c.mayResendLocked() {
 		return
 	}
 	limit := c.r.opts.MaxReplayBody
@@ -117,6 +117,15 @@ func (c *ClientRequest) recordReplayLocked(p []byte) {
 	}
 	c.replay = append(c.replay, append([]byte(nil), p...))
 	c.replayBytes += len(p)
+}
+
+// mayResendLocked reports whether the request may have to be sent again:
+// to follow a redirect, or after a 'login' (a proxy that may answer 407, or
+// a 401 the request opted into answering).
+func (c *ClientRequest) mayResendLocked() bool {
+	o := c.r.opts
+	return o.Redirect == RedirectFollow || o.Redirect == RedirectDeferred ||
+		o.LoginOnServerAuth || c.r.target.Proxy != nil
 }
 
 // handleRedirect runs on the socket goroutine for a 3xx with a Location in a
@@ -272,6 +281,9 @@ func (c *ClientRequest) nextAttemptLocked(status int, next, base *url.URL) (*res
 		// userinfo in a Location is used as given; nothing to drop.
 	}
 	nr, err := resolve(o)
+	if err == nil {
+		c.applyProxy(nr)
+	}
 	return nr, keepBody, err
 }
 
@@ -297,7 +309,7 @@ func (c *ClientRequest) startAttemptLocked(nr *resolved, keepBody bool) {
 	c.r = nr
 	c.headersSent, c.head, c.chunked, c.contentLength = false, nil, false, -1
 	c.finished, c.bodySent = false, 0
-	c.pend = nil
+	c.pend, c.pendBytes = nil, 0
 	c.flushedGen = c.pendGen // nothing of the old attempt is pending
 	c.writeErr = nil
 	var body [][]byte

@@ -68,6 +68,7 @@ type ClientRequest struct {
 	bodyQueued    uint64
 	bodySent      uint64
 	pend          net.Buffers // queued for the wire, oldest first
+	pendBytes     int         // bytes in pend and in the write in progress
 	pendGen       uint64      // generation of the last queued write
 	flushedGen    uint64      // generation of the last flushed write
 	headGen       uint64      // generation of the head
@@ -84,6 +85,11 @@ type ClientRequest struct {
 	dropBody        bool // the redirect dropped the body: later writes are discarded
 	redirects       []RedirectInfo
 	pendingRedirect *pendingRedirect
+	// Login: the credentials answer for the proxy, the login waiting for
+	// Login, and how many were asked.
+	proxyAuth     string
+	pendingLogin  *pendingLogin
+	loginAttempts int
 
 	// Response side (IncomingMessage).
 	resHead      *wire.ResponseHead
@@ -120,6 +126,7 @@ func Request(agent *agentpool.Agent, oneTime bool, o Options, bufferBytes int) (
 		replayable:    true,
 	}
 	c.cond.L = &c.mu
+	c.applyProxy(r)
 	// Node renders the head at once when an Expect header is set; the caller
 	// then waits for 'continue' before sending the body.
 	if c.r.headers.Has("expect") {
@@ -178,6 +185,10 @@ func (c *ClientRequest) finishLocked() {
 	if c.pendingRedirect != nil {
 		c.pendingRedirect.timer.Stop()
 		c.pendingRedirect = nil
+	}
+	if c.pendingLogin != nil {
+		c.pendingLogin.timer.Stop()
+		c.pendingLogin = nil
 	}
 	c.log.Finish()
 	c.cond.Broadcast()
@@ -373,6 +384,9 @@ func (x exchange) OnSocket(s *agentpool.Socket, err error) {
 func (x exchange) OnConnect(err error) {
 	c := x.c
 	if err != nil {
+		if c.proxyLoginFromDial(err) {
+			return
+		}
 		c.fail(classify(err, c.r), false)
 		return
 	}

@@ -76,6 +76,9 @@ func (c *ClientRequest) readResponse(br *bufio.Reader) {
 	if c.r.opts.Redirect != RedirectManual && isRedirect(head.StatusCode) && c.handleRedirect(head, br, framing) {
 		return
 	}
+	if (head.StatusCode == 407 || head.StatusCode == 401) && c.authChallenge(head, br, framing) {
+		return
+	}
 	c.mu.Lock()
 	if c.destroyed || c.phase == phaseClosed {
 		c.mu.Unlock()

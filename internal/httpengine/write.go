@@ -97,6 +97,9 @@ func (c *ClientRequest) renderHeadLocked(ended bool) error {
 	_, userConn := c.r.headers.first("connection")
 	_, userCL := c.r.headers.first("content-length")
 	te, userTE := c.r.headers.first("transfer-encoding")
+	if pa := c.proxyAuthorizationLocked(); pa != "" {
+		lines = append(lines, Header{Name: "Proxy-Authorization", Value: pa})
+	}
 	if !userConn {
 		v := "close"
 		if c.shouldKeepAliveLocked() {
@@ -119,7 +122,7 @@ func (c *ClientRequest) renderHeadLocked(ended bool) error {
 		c.chunked = true
 		lines = append(lines, Header{Name: "Transfer-Encoding", Value: "chunked"})
 	}
-	head, err := wire.AppendRequestHead(make([]byte, 0, 256), c.r.method, c.r.path, lines)
+	head, err := wire.AppendRequestHead(make([]byte, 0, 256), c.r.method, c.r.requestTarget(), lines)
 	if err != nil {
 		return err
 	}
@@ -132,6 +135,9 @@ func (c *ClientRequest) renderHeadLocked(ended bool) error {
 // queueLocked appends buffers for the wire and returns their generation.
 func (c *ClientRequest) queueLocked(bufs ...[]byte) uint64 {
 	c.pend = append(c.pend, bufs...)
+	for _, b := range bufs {
+		c.pendBytes += len(b)
+	}
 	c.pendGen++
 	return c.pendGen
 }
@@ -166,10 +172,17 @@ func (c *ClientRequest) queueFramedLocked(p []byte) uint64 {
 	return c.queueLocked(p)
 }
 
+// writeHighWater is how many queued, unwritten bytes a request holds before
+// Write waits: what keeps memory bounded while the socket is slow, not yet
+// connected, or waiting for a 'login' or redirect decision.
+const writeHighWater = 256 << 10
+
 // Write is request.write(p). The head goes out with the first chunk in one
-// write. It returns once p was handed to the operating system (the write
-// callback), or with the error that prevented it; p must not be modified
-// until then. If ctx ends first, p stays queued, as in Node.
+// write. p now belongs to the request (it is written later, and kept for a
+// replay when the request may be sent again): the caller must not modify
+// it. Write returns at once while little is queued; past writeHighWater it
+// waits for the socket to take the bytes (the backpressure), for the
+// request to fail, or for ctx.
 func (c *ClientRequest) Write(ctx context.Context, p []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -179,16 +192,17 @@ func (c *ClientRequest) Write(ctx context.Context, p []byte) error {
 	if err := c.renderHeadLocked(false); err != nil {
 		return err
 	}
-	gen := c.queueBodyLocked(p)
+	c.queueBodyLocked(p)
 	c.flushLocked()
-	return c.waitFlushedLocked(ctx, gen)
+	return c.waitRoomLocked(ctx)
 }
 
 // End is request.end(p): the last chunk, then the body's end. Called before
 // any write, it frames the body with Content-Length (unless the method or
-// the options say otherwise). It returns once everything was handed to the
-// operating system ('finish'), or with the error that prevented it.
-func (c *ClientRequest) End(ctx context.Context, p []byte) error {
+// the options say otherwise). Like Node's end() it never waits: 'finish'
+// tells when everything was handed to the operating system. p belongs to
+// the request from now on.
+func (c *ClientRequest) End(_ context.Context, p []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ended {
@@ -208,13 +222,13 @@ func (c *ClientRequest) End(ctx context.Context, p []byte) error {
 		}
 		c.bodyQueued = 0
 	}
-	gen := c.queueBodyLocked(p)
+	c.queueBodyLocked(p)
 	if c.chunked {
-		gen = c.queueLocked([]byte(wire.LastChunk))
+		c.queueLocked([]byte(wire.LastChunk))
 	}
 	c.ended = true
 	c.flushLocked()
-	return c.waitFlushedLocked(ctx, gen)
+	return nil
 }
 
 // FlushHeaders is request.flushHeaders(): the head goes out now.
@@ -231,14 +245,15 @@ func (c *ClientRequest) FlushHeaders() error {
 	return nil
 }
 
-func (c *ClientRequest) waitFlushedLocked(ctx context.Context, gen uint64) error {
+// waitRoomLocked waits while more than writeHighWater bytes are queued.
+func (c *ClientRequest) waitRoomLocked(ctx context.Context) error {
 	err := c.waitLocked(ctx, func() bool {
-		return c.flushedGen >= gen || c.writeErr != nil || c.phase == phaseClosed
+		return c.pendBytes <= writeHighWater || c.writeErr != nil || c.phase == phaseClosed || c.destroyed
 	})
 	if err != nil {
 		return err
 	}
-	if c.flushedGen >= gen {
+	if c.pendBytes <= writeHighWater {
 		return nil
 	}
 	if c.writeErr != nil {
@@ -282,6 +297,8 @@ func (c *ClientRequest) flushLocked() {
 			return
 		}
 		c.flushedGen = gen
+		// A new attempt may have reset the queue during the write.
+		c.pendBytes = max(c.pendBytes-c.inflightBytes, 0)
 		if len(c.pend) == 0 {
 			c.bodySent = c.bodyQueued
 		}
