@@ -30,7 +30,9 @@ func benchServer(b *testing.B) *httptest.Server {
 
 // engineGet does one request and drains its events, as a consumer would.
 func engineGet(b *testing.B, a *agentpool.Agent, host string, port int, path string) int {
-	c, err := httpengine.Request(a, false, httpengine.Options{Host: host, Port: port, Path: path}, 0)
+	// One reader that keeps nothing: the buffers can be recycled, as Fetch
+	// does.
+	c, err := httpengine.Request(a, false, httpengine.Options{Host: host, Port: port, Path: path, RecycleBodyBuffers: true}, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

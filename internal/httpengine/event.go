@@ -85,6 +85,10 @@ type Event struct {
 	Redirects []RedirectInfo
 	// Login: the authInfo of a login event.
 	Login *LoginInfo
+
+	// buf is the pooled buffer behind Data, when Data is one, for the log
+	// to recycle (see Options.RecycleBodyBuffers).
+	buf *[]byte
 }
 
 // String renders "target:name" for logs and tests, e.g. "res:data".

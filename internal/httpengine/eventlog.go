@@ -42,9 +42,15 @@ type EventLog struct {
 	retained int
 	// finished is set after the last event: readers past it get io.EOF.
 	finished bool
-	// wake is closed (and replaced) whenever an event is appended, the log
-	// finishes, or a read makes room.
+	// wake, when not nil, is closed (and set to nil) when an event is
+	// appended, the log finishes, or a read makes room. Waiters create it
+	// (waitChanLocked), so appending allocates no channel while nobody waits.
 	wake chan struct{}
+	// recycle: data buffers go back to the pool once a later event is read
+	// (single reader; see Options.RecycleBodyBuffers). recycled is the
+	// sequence number below which that was done.
+	recycle  bool
+	recycled uint64
 }
 
 // NewEventLog returns an empty log whose undelivered body data is bounded by
@@ -53,12 +59,22 @@ func NewEventLog(limit int) *EventLog {
 	if limit <= 0 {
 		limit = DefaultEventBufferBytes
 	}
-	return &EventLog{start: time.Now(), limit: limit, base: 1, wake: make(chan struct{})}
+	return &EventLog{start: time.Now(), limit: limit, base: 1, events: make([]Event, 0, 16)}
 }
 
 func (l *EventLog) wakeLocked() {
-	close(l.wake)
-	l.wake = make(chan struct{})
+	if l.wake != nil {
+		close(l.wake)
+		l.wake = nil
+	}
+}
+
+// waitChanLocked returns the channel the next wake closes.
+func (l *EventLog) waitChanLocked() chan struct{} {
+	if l.wake == nil {
+		l.wake = make(chan struct{})
+	}
+	return l.wake
 }
 
 // Append stamps ev with its sequence number and times, records it and wakes
@@ -117,7 +133,7 @@ func (l *EventLog) WaitRoom(done <-chan struct{}) bool {
 			l.mu.Unlock()
 			return true
 		}
-		wake := l.wake
+		wake := l.waitChanLocked()
 		l.mu.Unlock()
 		select {
 		case <-wake:
@@ -142,15 +158,18 @@ func (l *EventLog) Next(ctx context.Context, seq uint64) (Event, error) {
 		}
 		if i := seq - l.base; i < uint64(len(l.events)) {
 			ev := l.events[i]
+			ev.buf = nil
+			l.recycleBeforeLocked(seq)
 			l.deliverLocked(seq)
 			l.mu.Unlock()
 			return ev, nil
 		}
 		if l.finished {
+			l.recycleBeforeLocked(seq)
 			l.mu.Unlock()
 			return Event{}, io.EOF
 		}
-		wake := l.wake
+		wake := l.waitChanLocked()
 		l.mu.Unlock()
 		select {
 		case <-wake:
@@ -182,5 +201,25 @@ func (l *EventLog) deliverLocked(seq uint64) {
 	}
 	if freed > 0 {
 		l.wakeLocked()
+	}
+}
+
+// recycleBeforeLocked returns to the pool the data buffers of events before
+// seq: in recycle mode the one reader is done with them once it asks for
+// seq.
+func (l *EventLog) recycleBeforeLocked(seq uint64) {
+	if !l.recycle {
+		return
+	}
+	for s := max(l.recycled, l.base); s < seq && s-l.base < uint64(len(l.events)); s++ {
+		ev := &l.events[s-l.base]
+		if ev.buf != nil {
+			chunkPool.Put(ev.buf)
+			l.retained -= len(ev.Data)
+			ev.buf, ev.Data = nil, nil
+		}
+	}
+	if seq > l.recycled {
+		l.recycled = seq
 	}
 }

@@ -66,6 +66,12 @@ type Options struct {
 	// fails.
 	LoginOnServerAuth bool
 
+	// RecycleBodyBuffers lets the event log reuse a 'data' event's buffer
+	// once the reader asks for a later event. Only for a single reader that
+	// does not keep Event.Data past its next Next call (Fetch copies each
+	// chunk out): such events cannot be read again.
+	RecycleBodyBuffers bool
+
 	// Observer, if set, sees every event as it is emitted (tracing,
 	// metrics, logs). See Observer for what it may do.
 	Observer Observer

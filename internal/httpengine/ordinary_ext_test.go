@@ -250,26 +250,11 @@ func TestLargeBodies(t *testing.T) {
 	_, _ = io.Copy(want, &deterministic{n: size})
 	wantSum := fmt.Sprintf("%x", want.Sum(nil))
 
-	t.Run("download", func(t *testing.T) {
-		c, err := httpengine.Request(a, false, httpengine.Options{Host: host, Port: port}, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.End(context.Background(), nil); err != nil {
-			t.Fatal(err)
-		}
-		h := sha256.New()
-		n := 0
-		for _, ev := range events(t, c) {
-			if ev.Kind == httpengine.EventData {
-				h.Write(ev.Data)
-				n += len(ev.Data)
-			}
-		}
-		if n != size || fmt.Sprintf("%x", h.Sum(nil)) != wantSum {
-			t.Fatalf("got %d bytes, digest mismatch", n)
-		}
-	})
+	for _, recycle := range []bool{false, true} {
+		t.Run(fmt.Sprintf("download recycle=%v", recycle), func(t *testing.T) {
+			download(t, a, httpengine.Options{Host: host, Port: port, RecycleBodyBuffers: recycle}, size, wantSum)
+		})
+	}
 	t.Run("upload", func(t *testing.T) {
 		c, err := httpengine.Request(a, false, httpengine.Options{Host: host, Port: port, Method: "POST"}, 0)
 		if err != nil {
@@ -366,5 +351,51 @@ func TestUpgradeAndConnect(t *testing.T) {
 				t.Fatalf("handed-over socket still counted by the agent: %+v", s)
 			}
 		})
+	}
+}
+
+// download reads a body of size bytes through the engine and checks its
+// digest; in recycle mode each chunk is hashed before the next event is
+// read, as the mode requires.
+func download(t *testing.T, a *agentpool.Agent, o httpengine.Options, size int, wantSum string) {
+	c, err := httpengine.Request(a, false, o, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.End(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	n := 0
+	for _, ev := range streamEvents(t, c, func(ev httpengine.Event) {
+		if ev.Kind == httpengine.EventData {
+			h.Write(ev.Data)
+			n += len(ev.Data)
+		}
+	}) {
+		_ = ev
+	}
+	if n != size || fmt.Sprintf("%x", h.Sum(nil)) != wantSum {
+		t.Fatalf("got %d bytes, digest mismatch", n)
+	}
+}
+
+// streamEvents reads every event, calling fn on each before the next read.
+func streamEvents(t *testing.T, c *httpengine.ClientRequest, fn func(httpengine.Event)) []httpengine.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []httpengine.Event
+	for seq := uint64(1); ; seq++ {
+		ev, err := c.Events().Next(ctx, seq)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(ev)
+		ev.Data = nil
+		out = append(out, ev)
 	}
 }

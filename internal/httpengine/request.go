@@ -126,6 +126,7 @@ func Request(agent *agentpool.Agent, oneTime bool, o Options, bufferBytes int) (
 		replayable:    true,
 	}
 	c.cond.L = &c.mu
+	c.log.recycle = o.RecycleBodyBuffers
 	c.applyProxy(r)
 	// Node renders the head at once when an Expect header is set; the caller
 	// then waits for 'continue' before sending the body.

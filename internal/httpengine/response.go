@@ -117,10 +117,10 @@ func (c *ClientRequest) readResponse(br *bufio.Reader) {
 		n, err := body.Read(b)
 		if n > 0 {
 			var data []byte
+			var handed *[]byte
 			if n >= handOverChunk {
-				data = b[:n:n]
-				nb := make([]byte, readChunk)
-				*buf = nb
+				data, handed = b[:n:n], buf
+				buf = chunkPool.Get().(*[]byte)
 			} else {
 				data = append([]byte(nil), b[:n]...)
 			}
@@ -130,7 +130,11 @@ func (c *ClientRequest) readResponse(br *bufio.Reader) {
 				return
 			}
 			c.resBytes += uint64(n)
-			c.emitLocked(Event{Kind: EventData, Target: TargetResponse, Data: data})
+			ev := Event{Kind: EventData, Target: TargetResponse, Data: data}
+			if c.log.recycle {
+				ev.buf = handed
+			}
+			c.emitLocked(ev)
 			c.mu.Unlock()
 		}
 		if err == io.EOF {
