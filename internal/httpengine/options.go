@@ -66,6 +66,11 @@ type Options struct {
 	// fails.
 	LoginOnServerAuth bool
 
+	// MaxDuration bounds the whole request, from creation to 'close': past
+	// it the request fails with ETIMEDOUT, however slowly bytes trickle in
+	// (a socket timeout only notices silence). 0 means no bound.
+	MaxDuration time.Duration
+
 	// RecycleBodyBuffers lets the event log reuse a 'data' event's buffer
 	// once the reader asks for a later event. Only for a single reader that
 	// does not keep Event.Data past its next Next call (Fetch copies each
@@ -216,7 +221,7 @@ func resolve(o Options) (*resolved, error) {
 	if o.LocalAddress != "" && net.ParseIP(o.LocalAddress) == nil {
 		return nil, nodeerr.New(nodeerr.ERR_INVALID_ARG_VALUE, `The argument 'options.localAddress' is invalid. Received '`+o.LocalAddress+`'`)
 	}
-	if o.Timeout < 0 || o.ExpectContinueTimeout < 0 {
+	if o.Timeout < 0 || o.ExpectContinueTimeout < 0 || o.MaxDuration < 0 {
 		return nil, nodeerr.New(nodeerr.ERR_OUT_OF_RANGE, "timeouts must not be negative")
 	}
 	if o.MaxHeaderSize < 0 || o.MaxHeadersCount < 0 {

@@ -90,6 +90,8 @@ type ClientRequest struct {
 	proxyAuth     string
 	pendingLogin  *pendingLogin
 	loginAttempts int
+	// deadline fires at Options.MaxDuration.
+	deadline *time.Timer
 
 	// Response side (IncomingMessage).
 	resHead      *wire.ResponseHead
@@ -141,6 +143,13 @@ func Request(agent *agentpool.Agent, oneTime bool, o Options, bufferBytes int) (
 		}
 		c.mu.Unlock()
 	}
+	if d := o.MaxDuration; d > 0 {
+		c.mu.Lock()
+		c.deadline = time.AfterFunc(d, func() {
+			c.fail(nodeerr.New(nodeerr.ETIMEDOUT, "the request took longer than its maximum duration of "+d.String()), false)
+		})
+		c.mu.Unlock()
+	}
 	c.want = agent.Acquire(r.target, exchange{c})
 	return c, nil
 }
@@ -190,6 +199,9 @@ func (c *ClientRequest) finishLocked() {
 	if c.pendingLogin != nil {
 		c.pendingLogin.timer.Stop()
 		c.pendingLogin = nil
+	}
+	if c.deadline != nil {
+		c.deadline.Stop()
 	}
 	c.log.Finish()
 	c.cond.Broadcast()
