@@ -8,9 +8,12 @@ import (
 	"io"
 	"log/slog"
 
+	"google.golang.org/grpc"
+
 	"github.com/httpgateway/httpgateway/internal/config"
 	"github.com/httpgateway/httpgateway/internal/rpc"
 	"github.com/httpgateway/httpgateway/internal/server"
+	"github.com/httpgateway/httpgateway/internal/telemetry"
 )
 
 // runServe loads the configuration, serves until ctx is done, and drains.
@@ -43,6 +46,12 @@ func runServe(ctx context.Context, io *stdio, args []string) int {
 	log := newLogger(io.stderr, cfg)
 	b := readBuildInfo()
 	log.Info("starting", "version", b.version, "revision", b.revision, "go", b.goVersion, "config", cfg.Redacted())
+	tel, shutdownTelemetry, err := setupTelemetry(ctx, io, cfg, log, b.version)
+	if err != nil {
+		log.Error("cannot set up telemetry", "err", err)
+		return exitUsage
+	}
+	defer shutdownTelemetry()
 	if cfg.AuthTokensFile != "" || len(cfg.AuthTokens) > 0 {
 		// Refuse rather than run open to an operator who asked for auth.
 		// Remove when the auth interceptor lands in server.WithUnaryInterceptors.
@@ -59,9 +68,19 @@ func runServe(ctx context.Context, io *stdio, args []string) int {
 		MaxLiveRequests:       cfg.MaxLiveRequests,
 		MaxFetchResponseBytes: fetchLimit(cfg.MaxSendMsgSize),
 		AgentDeps:             hook.deps(),
+		NewObserver:           observeRequests(tel.t),
+		AgentCreated:          tel.t.WatchAgent,
 	})
 	defer svc.Close()
-	srv, err := server.New(cfg, svc.Register, server.WithLogger(log))
+	if err := tel.t.WatchAgents(svc.Agents); err != nil {
+		log.Error("cannot register pool metrics", "err", err)
+		return exitFailure
+	}
+	sopts := []server.Option{server.WithLogger(log), server.WithServerOptions(grpc.StatsHandler(tel.t.ServerHandler()))}
+	if tel.metrics != nil {
+		sopts = append(sopts, server.WithAdminHandler("GET /metrics", tel.metrics))
+	}
+	srv, err := server.New(cfg, svc.Register, sopts...)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitUsage
@@ -89,11 +108,12 @@ func fetchLimit(maxSend int) int64 {
 }
 
 // newLogger builds the process logger: slog to w (stderr), JSON unless the
-// config asks for text.
+// config asks for text, with trace_id and span_id on every record logged
+// with a traced context.
 func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 }

@@ -16,6 +16,11 @@ const globalAgent = "global"
 type agentEntry struct {
 	agent   *agentpool.Agent
 	created time.Time
+	// propagate is AgentOptions.propagate_trace_context (default true):
+	// requests through the agent get W3C trace context headers unless
+	// they say otherwise. The pool knows nothing of tracing, so it is kept
+	// here.
+	propagate bool
 }
 
 // agents is the registry of named agents. `global` is created with the
@@ -23,18 +28,25 @@ type agentEntry struct {
 // are not registered: the request that owns one destroys it.
 type agents struct {
 	deps agentpool.Deps
+	// created, if set, sees every named agent once, `global` included
+	// (Options.AgentCreated). Called without mu held.
+	created func(*agentpool.Agent)
 
 	mu     sync.Mutex // guards the fields below
 	m      map[string]*agentEntry
 	closed bool
 }
 
-func newAgents(deps agentpool.Deps) *agents {
+func newAgents(deps agentpool.Deps, created func(*agentpool.Agent)) *agents {
 	g, err := agentpool.New(globalAgent, agentpool.GlobalOptions(), deps)
 	if err != nil {
 		panic("rpc: the global agent's options are invalid: " + err.Error())
 	}
-	return &agents{deps: deps, m: map[string]*agentEntry{globalAgent: {agent: g, created: time.Now()}}}
+	if created != nil {
+		created(g)
+	}
+	return &agents{deps: deps, created: created,
+		m: map[string]*agentEntry{globalAgent: {agent: g, created: time.Now(), propagate: true}}}
 }
 
 // get returns the agent named name; "" means `global`.
@@ -65,8 +77,8 @@ func validAgentName(name string) bool {
 	return true
 }
 
-// create registers a new agent.
-func (r *agents) create(name string, o agentpool.Options) (*agentEntry, error) {
+// create registers a new agent. propagate is its propagate_trace_context.
+func (r *agents) create(name string, o agentpool.Options, propagate bool) (*agentEntry, error) {
 	if !validAgentName(name) {
 		return nil, badArgument("agent name must be 1-128 characters of [A-Za-z0-9._-], got " + strconv.Quote(name))
 	}
@@ -85,9 +97,12 @@ func (r *agents) create(name string, o agentpool.Options) (*agentEntry, error) {
 		a.Destroy()
 		return nil, gwError(codeAgentExists, "an agent named "+strconv.Quote(name)+" exists")
 	}
-	e := &agentEntry{agent: a, created: time.Now()}
+	e := &agentEntry{agent: a, created: time.Now(), propagate: propagate}
 	r.m[name] = e
 	r.mu.Unlock()
+	if r.created != nil {
+		r.created(a)
+	}
 	return e, nil
 }
 

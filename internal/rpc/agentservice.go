@@ -17,7 +17,7 @@ func (a *agentService) CreateAgent(_ context.Context, in *pb.CreateAgentRequest)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	e, err := a.svc.agents.create(in.GetName(), o)
+	e, err := a.svc.agents.create(in.GetName(), o, agentPropagate(in.GetOptions()))
 	if err != nil {
 		return nil, toStatus(err)
 	}

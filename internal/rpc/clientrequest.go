@@ -20,6 +20,8 @@ type requestSpec struct {
 	agent   string           // "" means `global`
 	oneTime *pb.AgentOptions // non-nil: Node's `agent: false`
 	buffer  int              // the request's event_buffer_bytes; 0 means the server's
+	// propagate is the request's propagate_trace_context; nil follows the agent.
+	propagate *bool
 }
 
 // specFromProto converts RequestOptions.
@@ -28,34 +30,47 @@ func specFromProto(o *pb.RequestOptions) (requestSpec, error) {
 	if err != nil {
 		return requestSpec{}, err
 	}
-	return requestSpec{opts: eo, agent: o.GetAgent(), oneTime: o.GetOneTimeAgent(), buffer: int(o.GetEventBufferBytes())}, nil
+	sp := requestSpec{opts: eo, agent: o.GetAgent(), oneTime: o.GetOneTimeAgent(), buffer: int(o.GetEventBufferBytes())}
+	if o != nil {
+		sp.propagate = o.PropagateTraceContext
+	}
+	return sp, nil
 }
 
 // agentFor picks the agent of a request: a fresh one-time agent (Node's
-// `agent: false`), or the named one. name is "" for a one-time agent.
-func (s *Service) agentFor(sp *requestSpec) (a *agentpool.Agent, name string, oneTime bool, err error) {
+// `agent: false`), or the named one. name is "" for a one-time agent;
+// propagate is the agent's propagate_trace_context.
+func (s *Service) agentFor(sp *requestSpec) (a *agentpool.Agent, name string, oneTime, propagate bool, err error) {
 	if sp.oneTime != nil {
 		ao, err := agentOptions(sp.oneTime)
 		if err != nil {
-			return nil, "", false, err
+			return nil, "", false, false, err
 		}
 		a, err := s.agents.oneTime(ao)
-		return a, "", true, err
+		return a, "", true, agentPropagate(sp.oneTime), err
 	}
 	e, err := s.agents.get(sp.agent)
 	if err != nil {
-		return nil, "", false, err
+		return nil, "", false, false, err
 	}
-	return e.agent, e.agent.Name(), false, nil
+	return e.agent, e.agent.Name(), false, e.propagate, nil
 }
 
 // startRequest creates an engine request: the socket is requested from the
 // agent at once. The caller holds a live-request slot (handles.reserve)
-// and gives it back if this fails.
-func (s *Service) startRequest(sp *requestSpec) (cr *httpengine.ClientRequest, agentName string, err error) {
-	agent, name, oneTime, err := s.agentFor(sp)
+// and gives it back if this fails. ctx is the RPC's: the observer's
+// parent (Options.NewObserver).
+func (s *Service) startRequest(ctx context.Context, sp *requestSpec) (cr *httpengine.ClientRequest, agentName string, err error) {
+	agent, name, oneTime, propagate, err := s.agentFor(sp)
 	if err != nil {
 		return nil, "", err
+	}
+	if s.opts.NewObserver != nil {
+		sp.opts.Observer = s.opts.NewObserver(ctx, &RequestInfo{
+			Options:   &sp.opts,
+			Agent:     name,
+			Propagate: propagateDefault(sp.propagate, propagate),
+		})
 	}
 	buf := s.opts.EventBufferBytes
 	if sp.buffer > 0 {
@@ -72,7 +87,7 @@ func (s *Service) startRequest(sp *requestSpec) (cr *httpengine.ClientRequest, a
 }
 
 // newHandle creates a request and registers its handle.
-func (s *Service) newHandle(o *pb.RequestOptions) (*handle, error) {
+func (s *Service) newHandle(ctx context.Context, o *pb.RequestOptions) (*handle, error) {
 	sp, err := specFromProto(o)
 	if err != nil {
 		return nil, err
@@ -80,7 +95,7 @@ func (s *Service) newHandle(o *pb.RequestOptions) (*handle, error) {
 	if err := s.handles.reserve(); err != nil {
 		return nil, err
 	}
-	cr, name, err := s.startRequest(&sp)
+	cr, name, err := s.startRequest(ctx, &sp)
 	if err != nil {
 		s.handles.unreserve()
 		return nil, err
@@ -89,8 +104,8 @@ func (s *Service) newHandle(o *pb.RequestOptions) (*handle, error) {
 }
 
 // Request creates a ClientRequest; its socket is requested at once.
-func (c *clientRequestService) Request(_ context.Context, in *pb.RequestRequest) (*pb.RequestResponse, error) {
-	h, err := c.svc.newHandle(in.GetOptions())
+func (c *clientRequestService) Request(ctx context.Context, in *pb.RequestRequest) (*pb.RequestResponse, error) {
+	h, err := c.svc.newHandle(ctx, in.GetOptions())
 	if err != nil {
 		return nil, toStatus(err)
 	}

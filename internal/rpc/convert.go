@@ -309,6 +309,7 @@ func agentToProto(e *agentEntry) *pb.Agent {
 		Options:   agentOptionsToProto(snap.Options),
 		CreatedAt: timestamppb.New(e.created),
 	}
+	a.Options.PropagateTraceContext = &e.propagate
 	for _, n := range snap.Names {
 		a.ActiveSockets += uint32(len(n.Sockets))
 		a.FreeSockets += uint32(len(n.FreeSockets))

@@ -8,7 +8,10 @@
 // agents.go (named agents, `global`, one-time agents), convert.go (proto <->
 // engine and pool types), errors.go (toStatus and the gateway's own codes),
 // clientrequest.go (Request and the unary handle RPCs), write.go, events.go,
-// exchange.go, fetch.go, tunnel.go (the streaming RPCs), agentservice.go.
+// exchange.go, fetch.go, tunnel.go (the streaming RPCs), agentservice.go,
+// observe.go (the hooks tracing and metrics use: Options.NewObserver with
+// RequestInfo, Options.AgentCreated, Service.Agents; this package imports
+// nothing of OpenTelemetry).
 //
 // Goroutines this package starts, and their ends: the reaper (ends in
 // Service.Close); one op reader per Exchange (ends when its Recv fails,

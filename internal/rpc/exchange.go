@@ -69,7 +69,7 @@ func (c *clientRequestService) Exchange(stream grpc.BidiStreamingServer[pb.Excha
 	if start == nil {
 		return toStatus(badArgument("Exchange: the first message must be start"))
 	}
-	h, err := c.svc.newHandle(start)
+	h, err := c.svc.newHandle(ctx, start)
 	if err != nil {
 		return toStatus(err)
 	}

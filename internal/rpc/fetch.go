@@ -56,7 +56,7 @@ func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResp
 		return nil, err
 	}
 	defer s.handles.unreserve()
-	cr, _, err := s.startRequest(&sp)
+	cr, _, err := s.startRequest(ctx, &sp)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"time"
 
 	"google.golang.org/grpc"
@@ -35,6 +36,18 @@ type Options struct {
 	// every agent the service creates, `global` and one-time agents
 	// included. The zero value dials anything with the system resolver.
 	AgentDeps agentpool.Deps
+	// NewObserver, if set, is called once for every request the service
+	// starts (Request, Exchange, Fetch), on the RPC's goroutine with the
+	// RPC's context, before the engine request exists; it returns the
+	// request's httpengine.Observer (nil for none). It is how tracing,
+	// metrics and request logs hook in without this package knowing of
+	// them; see RequestInfo for what it may change.
+	NewObserver func(ctx context.Context, r *RequestInfo) httpengine.Observer
+	// AgentCreated, if set, is called with every named agent the service
+	// creates, `global` (in New) included, after it is registered and
+	// without locks held. One-time agents are not reported: they live for
+	// one request. Metrics use it to watch the pools.
+	AgentCreated func(*agentpool.Agent)
 }
 
 // Defaults of Options.
@@ -79,7 +92,7 @@ func New(o Options) *Service {
 	o = o.withDefaults()
 	return &Service{
 		opts:    o,
-		agents:  newAgents(o.AgentDeps),
+		agents:  newAgents(o.AgentDeps, o.AgentCreated),
 		handles: newHandles(o.MaxLiveRequests, o.RequestIdleTimeout, o.FinishedLinger),
 	}
 }
@@ -96,6 +109,18 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 func (s *Service) Close() {
 	s.handles.close()
 	s.agents.close()
+}
+
+// Agents returns the named agents alive now, `global` included, sorted by
+// name; one-time agents are not listed. For metrics that read their
+// snapshots.
+func (s *Service) Agents() []*agentpool.Agent {
+	all := s.agents.list()
+	out := make([]*agentpool.Agent, len(all))
+	for i, e := range all {
+		out[i] = e.agent
+	}
+	return out
 }
 
 // LiveRequests returns the number of request handles alive, for tests

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// newAdmin builds the admin HTTP server: liveness, readiness and pprof.
-// Metrics join it later. It is off unless admin-listen is set, because
+// newAdmin builds the admin HTTP server: liveness, readiness, pprof, and
+// the routes given with WithAdminHandler (/metrics). It is off unless admin-listen is set, because
 // pprof exposes internals and costs CPU when used.
 func (s *Server) newAdmin() *http.Server {
 	mux := http.NewServeMux()
@@ -31,6 +31,9 @@ func (s *Server) newAdmin() *http.Server {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for _, r := range s.opts.admin {
+		mux.Handle(r.pattern, r.h)
+	}
 	return &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

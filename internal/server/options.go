@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"net/http"
 
 	"google.golang.org/grpc"
 )
@@ -14,6 +15,8 @@ type options struct {
 	unary      []grpc.UnaryServerInterceptor
 	stream     []grpc.StreamServerInterceptor
 	serverOpts []grpc.ServerOption
+	// admin are extra admin-listener routes (pattern -> handler).
+	admin []adminRoute
 	// drainHook runs after health turned NOT_SERVING and before the listener
 	// closes; tests use it to look at the server in that window.
 	drainHook func()
@@ -43,4 +46,15 @@ func WithStreamInterceptors(i ...grpc.StreamServerInterceptor) Option {
 // config implies (e.g. a stats handler for OpenTelemetry).
 func WithServerOptions(opts ...grpc.ServerOption) Option {
 	return func(o *options) { o.serverOpts = append(o.serverOpts, opts...) }
+}
+
+type adminRoute struct {
+	pattern string
+	h       http.Handler
+}
+
+// WithAdminHandler adds a route to the admin listener (e.g. "GET /metrics"
+// for Prometheus). It is served only when admin-listen is set.
+func WithAdminHandler(pattern string, h http.Handler) Option {
+	return func(o *options) { o.admin = append(o.admin, adminRoute{pattern, h}) }
 }

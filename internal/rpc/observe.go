@@ -1,0 +1,39 @@
+package rpc
+
+import (
+	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
+	"github.com/httpgateway/httpgateway/internal/httpengine"
+)
+
+// RequestInfo is what Options.NewObserver learns of a request about to
+// start.
+type RequestInfo struct {
+	// Options are the engine options the request will be created with.
+	// The hook may append header lines to Options.Headers (W3C trace
+	// context) when Propagate is true, and must change nothing else; it
+	// must not keep the pointer.
+	Options *httpengine.Options
+	// Agent is the agent's name ("global" by default), "" for a one-time
+	// agent.
+	Agent string
+	// Propagate is whether trace context may be injected: the request's
+	// propagate_trace_context when set, else its agent's (default true).
+	// Some upstreams reject unknown headers.
+	Propagate bool
+}
+
+// agentPropagate is an agent's propagate_trace_context (default true).
+func agentPropagate(o *pb.AgentOptions) bool {
+	if o == nil {
+		return true
+	}
+	return propagateDefault(o.PropagateTraceContext, true)
+}
+
+// propagateDefault resolves an optional propagate_trace_context.
+func propagateDefault(v *bool, def bool) bool {
+	if v == nil {
+		return def
+	}
+	return *v
+}

@@ -1,0 +1,113 @@
+package telemetry_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"syscall"
+	"testing"
+	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
+	"github.com/httpgateway/httpgateway/internal/httpengine"
+	"github.com/httpgateway/httpgateway/internal/rpc"
+	"github.com/httpgateway/httpgateway/internal/telemetry"
+)
+
+// discardExporter drops spans after the batch processor handed them over:
+// the cost measured is the gateway's and the SDK's, not an exporter's I/O.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkFetchTracing measures a small Fetch (GET, 5-byte body, keep-alive)
+// through the real gRPC server from a traced caller, in three modes: off
+// (no stats handler, no observer: the gateway before this package);
+// noexport (what serve runs with nothing configured: otelgrpc and the
+// observer over no-op providers, trace context propagated, the summary log
+// line to a discarding JSON handler); on (the same with a recording tracer
+// provider behind a batch processor and a meter provider with a reader). cpu-ns/op is
+// the whole process's CPU (gateway, client and upstream) per request, from
+// getrusage; compare the two in the same run.
+func BenchmarkFetchTracing(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
+	defer up.Close()
+	for _, mode := range []string{"off", "noexport", "on"} {
+		b.Run(mode, func(b *testing.B) {
+			var o rpc.Options
+			var sopts []grpc.ServerOption
+			copts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+			if mode != "off" {
+				var to telemetry.Options
+				if mode == "on" {
+					tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
+					mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+					defer tp.Shutdown(context.Background())
+					defer mp.Shutdown(context.Background())
+					to.TracerProvider, to.MeterProvider = tp, mp
+				}
+				to.Logger = slog.New(telemetry.LogHandler(slog.NewJSONHandler(io.Discard, nil)))
+				tel, err := telemetry.New(to)
+				if err != nil {
+					b.Fatal(err)
+				}
+				o.NewObserver = func(ctx context.Context, ri *rpc.RequestInfo) httpengine.Observer {
+					return tel.NewObserver(ctx, telemetry.Request{Options: ri.Options, Agent: ri.Agent, Propagate: ri.Propagate})
+				}
+				o.AgentCreated = tel.WatchAgent
+				sopts = append(sopts, grpc.StatsHandler(tel.ServerHandler()))
+			}
+			svc := rpc.New(o)
+			defer svc.Close()
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := grpc.NewServer(sopts...)
+			svc.Register(srv)
+			go srv.Serve(lis) // ends at srv.Stop
+			defer srv.Stop()
+			cc, err := grpc.NewClient(lis.Addr().String(), copts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cc.Close()
+			c := pb.NewClientRequestServiceClient(cc)
+			// The caller is traced (a sampled traceparent in the metadata)
+			// in every mode; the caller's own instrumentation is not the
+			// gateway's cost, so the client has none.
+			ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+			in := &pb.FetchRequest{Url: up.URL + "/x"}
+			if _, err := c.Fetch(ctx, in); err != nil { // warm: connections up
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.Fetch(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}

@@ -1,0 +1,199 @@
+package telemetry_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
+	"github.com/httpgateway/httpgateway/internal/httpengine"
+	"github.com/httpgateway/httpgateway/internal/rpc"
+	"github.com/httpgateway/httpgateway/internal/telemetry"
+)
+
+// lockedBuffer is a log sink safe for the engine's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// endNotifier wakes waitSpan whenever a span ends.
+type endNotifier struct{ c chan struct{} }
+
+func (n endNotifier) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (n endNotifier) OnEnd(sdktrace.ReadOnlySpan) {
+	select {
+	case n.c <- struct{}{}:
+	default:
+	}
+}
+func (n endNotifier) Shutdown(context.Context) error   { return nil }
+func (n endNotifier) ForceFlush(context.Context) error { return nil }
+
+// rig is the rpc service with telemetry on a loopback gRPC server, and a
+// client whose otelgrpc handler makes the caller's span.
+type rig struct {
+	rec    *tracetest.SpanRecorder
+	ended  chan struct{}
+	reader *sdkmetric.ManualReader
+	logs   *lockedBuffer
+	svc    *rpc.Service
+	req    pb.ClientRequestServiceClient
+	agents pb.AgentServiceClient
+}
+
+// startRig starts it; everything stops at cleanup. Call
+// testutil.CheckLeaks first.
+func startRig(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{rec: tracetest.NewSpanRecorder(), ended: make(chan struct{}, 1), reader: sdkmetric.NewManualReader(), logs: &lockedBuffer{}}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(r.rec), sdktrace.WithSpanProcessor(endNotifier{r.ended}))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r.reader))
+	tel, err := telemetry.New(telemetry.Options{TracerProvider: tp, MeterProvider: mp,
+		Logger: slog.New(telemetry.LogHandler(slog.NewJSONHandler(r.logs, nil)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.svc = rpc.New(rpc.Options{
+		FinishedLinger: time.Millisecond,
+		NewObserver: func(ctx context.Context, ri *rpc.RequestInfo) httpengine.Observer {
+			return tel.NewObserver(ctx, telemetry.Request{Options: ri.Options, Agent: ri.Agent, Propagate: ri.Propagate})
+		},
+		AgentCreated: tel.WatchAgent,
+	})
+	if err := tel.WatchAgents(r.svc.Agents); err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.StatsHandler(tel.ServerHandler()))
+	r.svc.Register(srv)
+	served := make(chan struct{})
+	go func() { // ends when srv stops
+		defer close(served)
+		_ = srv.Serve(lis)
+	}()
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(propagation.TraceContext{}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.req, r.agents = pb.NewClientRequestServiceClient(cc), pb.NewAgentServiceClient(cc)
+	t.Cleanup(func() {
+		_ = cc.Close()
+		srv.Stop()
+		<-served
+		r.svc.Close()
+		_ = tp.Shutdown(context.Background())
+		_ = mp.Shutdown(context.Background())
+	})
+	return r
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitSpans waits until n ended spans satisfy match, and returns them in
+// end order.
+func (r *rig) waitSpans(t *testing.T, n int, match func(sdktrace.ReadOnlySpan) bool) []sdktrace.ReadOnlySpan {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		var got []sdktrace.ReadOnlySpan
+		for _, s := range r.rec.Ended() {
+			if match(s) {
+				got = append(got, s)
+			}
+		}
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-r.ended:
+		case <-timeout:
+			t.Fatalf("waited for %d spans, have %d of %d ended", n, len(got), len(r.rec.Ended()))
+		}
+	}
+}
+
+// clientSpans are the HTTP CLIENT spans the gateway made (not otelgrpc's).
+func clientSpans(s sdktrace.ReadOnlySpan) bool {
+	return s.SpanKind() == trace.SpanKindClient && s.InstrumentationScope().Name == "github.com/httpgateway/httpgateway/internal/telemetry"
+}
+
+func attrs(s sdktrace.ReadOnlySpan) map[attribute.Key]attribute.Value {
+	m := map[attribute.Key]attribute.Value{}
+	for _, kv := range s.Attributes() {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+func eventNames(s sdktrace.ReadOnlySpan) []string {
+	var out []string
+	for _, e := range s.Events() {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+func eventAttrs(s sdktrace.ReadOnlySpan, name string) map[attribute.Key]attribute.Value {
+	for _, e := range s.Events() {
+		if e.Name == name {
+			m := map[attribute.Key]attribute.Value{}
+			for _, kv := range e.Attributes {
+				m[kv.Key] = kv.Value
+			}
+			return m
+		}
+	}
+	return nil
+}
+
+// collect reads the metrics now.
+func (r *rig) collect(t *testing.T) map[string]metricdata.Metrics {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]metricdata.Metrics{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			out[m.Name] = m
+		}
+	}
+	return out
+}
