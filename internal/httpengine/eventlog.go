@@ -79,7 +79,10 @@ func (l *EventLog) waitChanLocked() chan struct{} {
 
 // Append stamps ev with its sequence number and times, records it and wakes
 // readers. It never blocks.
-func (l *EventLog) Append(ev Event) uint64 {
+func (l *EventLog) Append(ev Event) uint64 { return l.appendStamped(ev).Seq }
+
+// appendStamped is Append returning the event as recorded (seq and times).
+func (l *EventLog) appendStamped(ev Event) Event {
 	now := time.Now()
 	l.mu.Lock()
 	ev.Seq = l.base + uint64(len(l.events))
@@ -90,7 +93,7 @@ func (l *EventLog) Append(ev Event) uint64 {
 	l.retained += len(ev.Data)
 	l.wakeLocked()
 	l.mu.Unlock()
-	return ev.Seq
+	return ev
 }
 
 // Finish marks that no event follows the last one appended.

@@ -295,7 +295,12 @@ func closedPort(t *testing.T) int {
 // recordingObserver records the events it is shown.
 type recordingObserver struct{ seen []string }
 
-func (r *recordingObserver) OnEvent(ev httpengine.Event) { r.seen = append(r.seen, ev.String()) }
+func (r *recordingObserver) OnEvent(ev httpengine.Event) {
+	if ev.Seq == 0 || ev.Time.IsZero() {
+		r.seen = append(r.seen, "unstamped")
+	}
+	r.seen = append(r.seen, ev.String())
+}
 
 // TestObserverSeesEveryEvent: the observer hook sees the same events, in the
 // same order, as the event log.

@@ -165,7 +165,7 @@ func (c *ClientRequest) Agent() *agentpool.Agent { return c.agent }
 
 // emitLocked appends an event and shows it to the observer.
 func (c *ClientRequest) emitLocked(ev Event) {
-	ev.Seq = c.log.Append(ev)
+	ev = c.log.appendStamped(ev)
 	if o := c.r.opts.Observer; o != nil {
 		o.OnEvent(ev)
 	}
