@@ -277,9 +277,17 @@ func (c *clientRequestService) FollowRedirect(_ context.Context, in *pb.FollowRe
 	return &pb.FollowRedirectResponse{}, nil
 }
 
-// Login answers UNIMPLEMENTED until proxy and server login land in the engine.
-func (c *clientRequestService) Login(context.Context, *pb.LoginRequest) (*pb.LoginResponse, error) {
-	return nil, toStatus(unimplemented("Login (the login event)"))
+// Login answers a 'login' event with credentials (Electron's callback);
+// empty credentials cancel the request.
+func (c *clientRequestService) Login(_ context.Context, in *pb.LoginRequest) (*pb.LoginResponse, error) {
+	h, err := c.handle(in.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	if err := h.req.Login(in.GetUsername(), in.GetPassword()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.LoginResponse{}, nil
 }
 
 // GetUploadProgress is Electron's request.getUploadProgress.

@@ -38,9 +38,6 @@ func engineOptions(o *pb.RequestOptions) (httpengine.Options, error) {
 	if o.GetMaxRedirects() < 0 {
 		return httpengine.Options{}, badArgument("max_redirects must be >= 0")
 	}
-	if o.GetLoginOnServerAuth() {
-		return httpengine.Options{}, unimplemented("login_on_server_auth (the login event)")
-	}
 	eo := httpengine.Options{
 		URL:                   o.GetUrl(),
 		Method:                o.GetMethod(),
@@ -64,6 +61,7 @@ func engineOptions(o *pb.RequestOptions) (httpengine.Options, error) {
 		ChunkedEncoding:       o.GetChunkedEncoding(),
 		ExpectContinueTimeout: o.GetExpectContinueTimeout().AsDuration(),
 
+		LoginOnServerAuth:       o.GetLoginOnServerAuth(),
 		Redirect:                redirect,
 		MaxRedirects:            int(o.GetMaxRedirects()),
 		RedirectDecisionTimeout: o.GetRedirectDecisionTimeout().AsDuration(),
@@ -246,14 +244,17 @@ func tlsToProto(o *agentpool.TLSOptions) *pb.TlsOptions {
 }
 
 // agentOptions converts AgentOptions over Node's `new http.Agent()`
-// defaults. Proxy settings are refused until proxies land.
+// defaults. proxy_env is validated by the pool (Options.Validate).
 func agentOptions(p *pb.AgentOptions) (agentpool.Options, error) {
 	o := agentpool.DefaultOptions()
 	if p == nil {
 		return o, nil
 	}
-	if len(p.GetProxyEnv()) > 0 {
-		return o, unimplemented("proxy_env (proxies)")
+	if env := p.GetProxyEnv(); len(env) > 0 {
+		o.ProxyEnv = make(map[string]string, len(env))
+		for k, v := range env {
+			o.ProxyEnv[k] = v
+		}
 	}
 	if p.KeepAlive != nil {
 		o.KeepAlive = p.GetKeepAlive()
@@ -298,6 +299,8 @@ func agentOptionsToProto(o agentpool.Options) *pb.AgentOptions {
 		KeepAliveTimeoutBuffer: durationpb.New(o.KeepAliveTimeoutBuffer),
 		Tls:                    tlsToProto(o.TLS),
 		RetryReusedIdempotent:  o.RetryReusedIdempotent,
+		// The snapshot's proxyEnv has its passwords hidden.
+		ProxyEnv: o.ProxyEnv,
 	}
 }
 
@@ -475,7 +478,9 @@ func eventToProto(ev *httpengine.Event, join bool, agentName string) *pb.Event {
 			AwaitingDecision:   r.Awaiting,
 		}}
 	case httpengine.EventLogin:
-		out.Kind = &pb.Event_Login{Login: &pb.LoginEvent{}}
+		l := ev.Login
+		out.Kind = &pb.Event_Login{Login: &pb.LoginEvent{IsProxy: l.IsProxy, Scheme: l.Scheme, Host: l.Host,
+			Port: int32(l.Port), Realm: l.Realm}}
 	}
 	return out
 }

@@ -151,9 +151,17 @@ func codeOf(code string) codes.Code {
 	case httpengine.ErrRedirectRefused, httpengine.ErrTooManyRedirects,
 		httpengine.ErrRedirectNotReplayable, httpengine.ErrInvalidRedirect:
 		return codes.FailedPrecondition
-	// Nobody called FollowRedirect before the decision deadline.
-	case httpengine.ErrRedirectTimeout:
+	// Nobody called FollowRedirect (or Login) before the decision deadline.
+	case httpengine.ErrRedirectTimeout, httpengine.ErrLoginTimeout:
 		return codes.DeadlineExceeded
+	// Login with no 'login' waiting: wrong state.
+	case httpengine.ErrNoLoginPending:
+		return codes.FailedPrecondition
+	// The caller cancelled a login with empty credentials, or the proxy or
+	// server kept refusing the credentials, or demanded them for a CONNECT:
+	// the caller lacks valid credentials.
+	case httpengine.ErrLoginCancelled, httpengine.ErrTooManyLogins, nodeerr.ERR_GATEWAY_PROXY_AUTH_REQUIRED:
+		return codes.Unauthenticated
 	}
 	switch {
 	// ERR_INVALID_HTTP_TOKEN, ERR_INVALID_CHAR, ERR_INVALID_URL,

@@ -164,7 +164,7 @@ func applyOp(ctx context.Context, h *handle, msg *pb.ExchangeRequest) error {
 	case *pb.ExchangeRequest_FollowRedirect:
 		return r.FollowRedirect()
 	case *pb.ExchangeRequest_Login:
-		return unimplemented("login (the login event)")
+		return r.Login(op.Login.GetUsername(), op.Login.GetPassword())
 	case *pb.ExchangeRequest_Start:
 		return badArgument("start is only allowed as the first message")
 	default:

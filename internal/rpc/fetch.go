@@ -11,6 +11,7 @@ import (
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
 	"github.com/httpgateway/httpgateway/internal/httpengine"
+	"github.com/httpgateway/httpgateway/internal/nodeerr"
 	"github.com/httpgateway/httpgateway/internal/httpengine/wire"
 )
 
@@ -47,6 +48,12 @@ func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResp
 		return nil, err
 	}
 	sp.opts.URL, sp.opts.Method, sp.opts.Headers, sp.agent = in.GetUrl(), in.GetMethod(), headersFromProto(in.GetHeaders()), in.GetAgent()
+	// Fetch is the one reader of its events and copies each chunk out
+	// before reading on: the chunk buffers can be recycled.
+	sp.opts.RecycleBodyBuffers = true
+	if sp.opts.Redirect == httpengine.RedirectDeferred {
+		return nil, badArgument("Fetch cannot answer a deferred redirect: use follow, error or manual, or Exchange")
+	}
 	limit := s.opts.MaxFetchResponseBytes
 	if n := in.GetMaxResponseBytes(); n > 0 && n < limit {
 		limit = n
@@ -121,6 +128,16 @@ func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResp
 			body = append(body, ev.Data...)
 		case httpengine.EventEnd:
 			trailers, endMono = ev.Trailers, ev.Mono
+		case httpengine.EventLogin:
+			// Fetch has no way to answer a login: fail at once rather than
+			// wait for the login timeout.
+			cr.Destroy(nil)
+			what := "the server"
+			if ev.Login.IsProxy {
+				what = "the proxy"
+			}
+			return nil, toStatus(nodeerr.New(httpengine.ErrLoginCancelled, what+" asked for credentials ("+ev.Login.Scheme+
+				" realm \""+ev.Login.Realm+"\"); Fetch cannot answer a login: put them in the proxy URL or the request, or use Exchange"))
 		case httpengine.EventUpgrade, httpengine.EventConnect:
 			// Fetch cannot carry a tunnel: the head and the bytes past it
 			// are the response; Dispose closes the socket.

@@ -163,5 +163,5 @@ func TestRequestRefusals(t *testing.T) {
 	_, err = g.req.FollowRedirect(ctx, &pb.FollowRedirectRequest{RequestId: "r_x"})
 	wantStatus(t, err, codes.NotFound, "ERR_GATEWAY_REQUEST_NOT_FOUND")
 	_, err = g.req.Login(ctx, &pb.LoginRequest{RequestId: "r_x"})
-	wantStatus(t, err, codes.Unimplemented, "ERR_GATEWAY_UNIMPLEMENTED")
+	wantStatus(t, err, codes.NotFound, "ERR_GATEWAY_REQUEST_NOT_FOUND")
 }
