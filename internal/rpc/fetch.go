@@ -11,8 +11,8 @@ import (
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
 	"github.com/httpgateway/httpgateway/internal/httpengine"
-	"github.com/httpgateway/httpgateway/internal/nodeerr"
 	"github.com/httpgateway/httpgateway/internal/httpengine/wire"
+	"github.com/httpgateway/httpgateway/internal/nodeerr"
 )
 
 // inlineEndBytes is the largest body Fetch writes before reading the
