@@ -47,3 +47,14 @@ staticcheck:
 	$(GO) tool staticcheck ./...
 
 ci: test checkgenerate lint fmt-check breaking vet staticcheck
+
+.PHONY: bench bench-quick
+
+## bench: the full benchmark (every arm and scenario; see README "Performance").
+bench:
+	bench/run.sh
+
+## bench-quick: the quick benchmark (under 2 minutes): small_get_c32 and
+## download_100m_c4 for every available arm.
+bench-quick:
+	bench/run.sh -quick

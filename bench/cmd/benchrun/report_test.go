@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestResultsShape checks results.json's contract: a list of objects with
+// the keys the issue names, goroutines null where not measured.
+func TestResultsShape(t *testing.T) {
+	g := 12
+	acc := &accum{rounds: 2, requests: 1000, errors: 0, bytes: 13000, elapsed: 2 * time.Second,
+		lat: latencies{300, 100, 200}, cpu: map[string]time.Duration{"gateway": 50 * time.Millisecond, "client": 20 * time.Millisecond},
+		rss: 40960, gor: g, haveGor: true}
+	ok := &Result{Arm: "gateway_fetch", Scenario: "small_get_c32"}
+	acc.fill(ok, scenarioNamed("small_get_c32"), job{Mode: "closed", Concurrency: 32})
+	skipped := &Result{Arm: "squid", Scenario: "small_get_c32", Status: statusSkipped, Note: "squid not installed"}
+
+	path := filepath.Join(t.TempDir(), "results.json")
+	if err := writeResults(path, []*Result{ok, skipped}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("results.json is not a list of objects: %v", err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %d records, want 2", len(got))
+	}
+	for _, rec := range got {
+		for _, k := range []string{"arm", "scenario", "req_per_s", "mb_per_s", "p50_us", "p99_us", "cpu_us_per_req", "rss_kib", "goroutines", "errors"} {
+			if _, ok := rec[k]; !ok {
+				t.Errorf("%s/%s: key %q missing", rec["arm"], rec["scenario"], k)
+			}
+		}
+	}
+	r := got[0]
+	checks := map[string]any{"req_per_s": 500.0, "mb_per_s": 0.0065, "p50_us": 200.0, "p99_us": 300.0,
+		"cpu_us_per_req": 50.0, "rss_kib": 40960.0, "goroutines": 12.0, "errors": 0.0, "status": "ok"}
+	for k, want := range checks {
+		if r[k] != want {
+			t.Errorf("%s = %v, want %v", k, r[k], want)
+		}
+	}
+	if got[1]["goroutines"] != nil || got[1]["status"] != "skipped" {
+		t.Errorf("skipped record = %v", got[1])
+	}
+}
+
+func TestFixedRateIsHalfTheSlowest(t *testing.T) {
+	rs := []*Result{
+		{Arm: "direct", Status: statusOK, ReqPerS: 30000},
+		{Arm: "squid", Status: statusOK, ReqPerS: 12001},
+		{Arm: "undici", Status: statusOK, ReqPerS: 100, Errors: 3}, // not clean: ignored
+		{Arm: "node_http", Status: statusSkipped},
+	}
+	if got := fixedRate(rs); got != 6000 {
+		t.Fatalf("fixedRate = %v, want 6000", got)
+	}
+	if got := fixedRate(nil); got != 0 {
+		t.Fatalf("fixedRate(nil) = %v, want 0", got)
+	}
+}
+
+func TestAddedLatencyVsDirect(t *testing.T) {
+	rs := []*Result{
+		{Arm: "direct", Status: statusOK, P50us: 100, P99us: 400},
+		{Arm: "gateway_fetch", Status: statusOK, P50us: 250, P99us: 900},
+	}
+	addLatencyVsDirect(rs)
+	if *rs[1].AddedP50us != 150 || *rs[1].AddedP99us != 500 || *rs[0].AddedP50us != 0 {
+		t.Fatalf("added = %v %v", *rs[1].AddedP50us, *rs[1].AddedP99us)
+	}
+}
+
+func TestPrintTable(t *testing.T) {
+	var buf bytes.Buffer
+	printTable(&buf, []*Result{
+		{Arm: "direct", Scenario: "small_get_c1", Status: statusOK, ReqPerS: 1234.6, P50us: 800},
+		{Arm: "squid", Scenario: "small_get_c1", Status: statusSkipped, Note: "squid not installed"},
+	})
+	out := buf.String()
+	for _, want := range []string{"| scenario", "direct", "1235", "0.800", "skipped: squid not installed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestPatternReader(t *testing.T) {
+	r := &patternReader{left: 100_000}
+	var total int
+	buf := make([]byte, 7000)
+	for {
+		n, err := r.Read(buf)
+		total += n
+		if err != nil {
+			break
+		}
+	}
+	if total != 100_000 {
+		t.Fatalf("read %d bytes, want 100000", total)
+	}
+}
+
+func TestUndiciSpec(t *testing.T) {
+	for v, want := range map[string]string{"20.20.2": "undici@7", "20.18.0": "undici@6", "22.1.0": "undici@7", "18.19.0": "undici@6"} {
+		if got := undiciSpec(v); got != want {
+			t.Errorf("undiciSpec(%s) = %s, want %s", v, got, want)
+		}
+	}
+}
