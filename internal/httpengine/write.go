@@ -112,6 +112,11 @@ func (c *ClientRequest) renderHeadLocked(ended bool) error {
 		c.chunked = strings.HasSuffix(strings.ToLower(strings.TrimSpace(te)), "chunked")
 	case userCL:
 		c.chunked = false
+		if cl, _ := c.r.headers.first("content-length"); cl != "" {
+			if n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64); err == nil && n >= 0 {
+				c.contentLength = n // the caller's framing: the upload's total
+			}
+		}
 	case !chunkedByDefault(c.r.method):
 		// Node sends a GET/HEAD/DELETE/... body, if any, without framing.
 		c.chunked = false
@@ -228,6 +233,8 @@ func (c *ClientRequest) End(_ context.Context, p []byte) error {
 	}
 	c.ended = true
 	c.flushLocked()
+	c.maybeFinishLocked()
+	c.maybeReleaseLocked()
 	return nil
 }
 
@@ -306,12 +313,20 @@ func (c *ClientRequest) flushLocked() {
 		if c.destroyed || c.phase == phaseClosed {
 			return
 		}
-		if c.ended && len(c.pend) == 0 && c.flushedGen == c.pendGen && !c.finished {
-			c.emitFinishLocked()
-		}
+		c.maybeFinishLocked()
 		// The reader may have finished the response during the write and
 		// left the release to us (see maybeReleaseLocked).
 		c.maybeReleaseLocked()
+	}
+}
+
+// maybeFinishLocked emits 'finish' once end() was called and every queued
+// byte was handed to the operating system: after the last flush, or at
+// end() itself when nothing was left to write.
+func (c *ClientRequest) maybeFinishLocked() {
+	if c.ended && !c.finished && !c.flushing && c.conn != nil && len(c.pend) == 0 &&
+		c.flushedGen == c.pendGen && c.writeErr == nil && !c.destroyed && c.phase != phaseClosed {
+		c.emitFinishLocked()
 	}
 }
 

@@ -354,6 +354,9 @@ func socketInfoToProto(s *agentpool.SocketInfo) *pb.SocketInfo {
 		BytesWritten:   s.BytesWritten,
 		KeepAlive:      s.KeepAlive,
 		NoDelay:        s.NoDelay,
+		ViaProxy:       s.ViaProxy,
+		Proxy:          s.Proxy,
+		ProxyRule:      s.ProxyRule,
 	}
 	if !s.Created.IsZero() {
 		out.CreatedAt = timestamppb.New(s.Created)

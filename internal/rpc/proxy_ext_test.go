@@ -102,6 +102,24 @@ func TestProxyLoginOverGRPC(t *testing.T) {
 		if err != nil || string(res.GetBody()) != "through the proxy" {
 			t.Fatalf("fetch: %v %q", err, res.GetBody())
 		}
+		if s := res.GetSocket(); !s.GetViaProxy() || !strings.HasPrefix(s.GetProxy(), "http://") || strings.Contains(s.GetProxy(), "pw") {
+			t.Fatalf("socket does not show its proxy (without credentials): %v", s)
+		}
+		// A NO_PROXY match goes direct and names the rule.
+		if _, err := gw.agents.CreateAgent(ctx, &pb.CreateAgentRequest{Name: "bypass",
+			Options: &pb.AgentOptions{ProxyEnv: map[string]string{"HTTP_PROXY": sq.URL, "NO_PROXY": "localhost,127.0.0.0-127.255.255.255"}}}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_, _ = gw.agents.DestroyAgent(context.Background(), &pb.DestroyAgentRequest{Name: "bypass"})
+		}()
+		res, err = gw.req.Fetch(ctx, &pb.FetchRequest{Url: up.URL + "/", Agent: "bypass"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := res.GetSocket(); s.GetViaProxy() || s.GetProxyRule() != "127.0.0.0-127.255.255.255" {
+			t.Fatalf("bypassed socket: %v", s)
+		}
 		got, err := gw.agents.GetAgent(ctx, &pb.GetAgentRequest{Name: "proxied-creds"})
 		if err != nil {
 			t.Fatal(err)

@@ -670,7 +670,10 @@ type SocketInfo struct {
 	// The proxy's URL with credentials removed; empty when direct.
 	Proxy string `protobuf:"bytes,19,opt,name=proxy,proto3" json:"proxy,omitempty"`
 	// The socket's idle timeout (setTimeout); zero when none.
-	Timeout       *durationpb.Duration `protobuf:"bytes,20,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Timeout *durationpb.Duration `protobuf:"bytes,20,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// The NO_PROXY entry that sent this socket's requests direct, when the
+	// agent has proxy settings and one matched; empty otherwise.
+	ProxyRule     string `protobuf:"bytes,21,opt,name=proxy_rule,json=proxyRule,proto3" json:"proxy_rule,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -845,6 +848,13 @@ func (x *SocketInfo) GetTimeout() *durationpb.Duration {
 	return nil
 }
 
+func (x *SocketInfo) GetProxyRule() string {
+	if x != nil {
+		return x.ProxyRule
+	}
+	return ""
+}
+
 var File_httpgateway_v1_common_proto protoreflect.FileDescriptor
 
 const file_httpgateway_v1_common_proto_rawDesc = "" +
@@ -884,7 +894,7 @@ const file_httpgateway_v1_common_proto_rawDesc = "" +
 	"\x06cipher\x18\x02 \x01(\tR\x06cipher\x12#\n" +
 	"\ralpn_protocol\x18\x03 \x01(\tR\falpnProtocol\x12!\n" +
 	"\fpeer_subject\x18\x04 \x01(\tR\vpeerSubject\x12\x18\n" +
-	"\aresumed\x18\x05 \x01(\bR\aresumed\"\x9b\x06\n" +
+	"\aresumed\x18\x05 \x01(\bR\aresumed\"\xba\x06\n" +
 	"\n" +
 	"SocketInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
@@ -913,7 +923,9 @@ const file_httpgateway_v1_common_proto_rawDesc = "" +
 	"\bno_delay\x18\x11 \x01(\bR\anoDelay\x12\x1b\n" +
 	"\tvia_proxy\x18\x12 \x01(\bR\bviaProxy\x12\x14\n" +
 	"\x05proxy\x18\x13 \x01(\tR\x05proxy\x123\n" +
-	"\atimeout\x18\x14 \x01(\v2\x19.google.protobuf.DurationR\atimeout*\x96\x01\n" +
+	"\atimeout\x18\x14 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x1d\n" +
+	"\n" +
+	"proxy_rule\x18\x15 \x01(\tR\tproxyRule*\x96\x01\n" +
 	"\fRedirectMode\x12\x1d\n" +
 	"\x19REDIRECT_MODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REDIRECT_MODE_MANUAL\x10\x01\x12\x18\n" +
