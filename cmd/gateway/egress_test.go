@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/httpgateway/httpgateway/internal/testutil"
 )
 
 // TestServeEgressPolicy runs `gateway serve` in-process and fetches a
@@ -62,4 +65,38 @@ func TestServeEgressPolicy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeProxyFromEnv: with --proxy-from-env the global agent uses the
+// process's HTTP_PROXY (here a real squid), and a bad proxy URL stops the
+// start with a clear message.
+func TestServeProxyFromEnv(t *testing.T) {
+	checkGoroutines(t)
+	t.Run("global agent through squid", func(t *testing.T) {
+		sq := testutil.StartSquidProxy(t, testutil.SquidOptions{})
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "via="+r.Header.Get("Via"))
+		}))
+		t.Cleanup(up.Close)
+		ctx, stop := context.WithCancel(context.Background())
+		serveIO := &testIO{env: map[string]string{"http_proxy": sq.URL}}
+		serveIO.stderr.watch = make(chan string, 16)
+		done := make(chan int, 1)
+		go func() { // ends when ctx is cancelled and the drain is over
+			done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--proxy-from-env", "--egress-allow", "127.0.0.1/32"}, serveIO.stdio())
+		}()
+		addr := waitListening(t, &serveIO.stderr, done)
+		code, out, errOut := runIn(t, nil, "fetch", "--addr", addr, up.URL+"/")
+		stop()
+		<-done
+		if code != 0 || !strings.Contains(out, "squid") {
+			t.Fatalf("fetch: exit %d stdout %q stderr %q", code, out, errOut)
+		}
+	})
+	t.Run("bad proxy URL", func(t *testing.T) {
+		code, _, errOut := runIn(t, map[string]string{"HTTP_PROXY": "ftp://127.0.0.1:1"}, "serve", "--listen", "127.0.0.1:0", "--proxy-from-env")
+		if code != exitUsage || !strings.Contains(errOut, "proxy") {
+			t.Fatalf("exit %d, stderr %s", code, errOut)
+		}
+	})
 }

@@ -63,11 +63,19 @@ func runServe(ctx context.Context, io *stdio, args []string) int {
 	// then Close destroys what requests and agents remain and stops the
 	// idle reaper.
 	var hook egressHook
+	var proxyEnv map[string]string
+	if cfg.ProxyFromEnv {
+		if proxyEnv, err = globalProxyEnv(io.lookupEnv); err != nil {
+			log.Error("invalid proxy environment for --proxy-from-env", "err", err)
+			return exitUsage
+		}
+	}
 	svc := rpc.New(rpc.Options{
 		RequestIdleTimeout:    cfg.RequestIdleTimeout,
 		MaxLiveRequests:       cfg.MaxLiveRequests,
 		MaxFetchResponseBytes: fetchLimit(cfg.MaxSendMsgSize),
 		AgentDeps:             hook.deps(),
+		GlobalProxyEnv:        proxyEnv,
 		NewObserver:           observeRequests(tel.t),
 		AgentCreated:          tel.t.WatchAgent,
 	})

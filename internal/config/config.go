@@ -80,6 +80,10 @@ type Config struct {
 	// MaxLiveRequests bounds the ClientRequest handles alive at once (used by
 	// the rpc layer). Default 10000.
 	MaxLiveRequests int
+	// ProxyFromEnv gives the `global` agent the gateway process's own
+	// HTTP_PROXY/HTTPS_PROXY/NO_PROXY (and lower-case forms) as its
+	// proxyEnv: a gateway-wide default proxy. Default false.
+	ProxyFromEnv bool
 
 	// TLSCertFile and TLSKeyFile are the server certificate and key (PEM).
 	// Both or neither; default "" = plaintext.

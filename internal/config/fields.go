@@ -69,6 +69,8 @@ var fields = []*field{
 		bind: func(c *Config) value { return (*durationValue)(&c.RequestIdleTimeout) }},
 	{name: "max-live-requests", usage: "request handles alive at `once`",
 		bind: func(c *Config) value { return (*intValue)(&c.MaxLiveRequests) }},
+	{name: "proxy-from-env", usage: "give the global agent this process's HTTP_PROXY, HTTPS_PROXY and NO_PROXY",
+		bind: func(c *Config) value { return (*boolValue)(&c.ProxyFromEnv) }},
 	{name: "tls-cert-file", usage: "server certificate `file` (PEM; empty = plaintext)",
 		bind: func(c *Config) value { return (*stringValue)(&c.TLSCertFile) }},
 	{name: "tls-key-file", usage: "server private key `file` (PEM)",

@@ -37,8 +37,10 @@ type agents struct {
 	closed bool
 }
 
-func newAgents(deps agentpool.Deps, created func(*agentpool.Agent)) *agents {
-	g, err := agentpool.New(globalAgent, agentpool.GlobalOptions(), deps)
+func newAgents(deps agentpool.Deps, proxyEnv map[string]string, created func(*agentpool.Agent)) *agents {
+	opts := agentpool.GlobalOptions()
+	opts.ProxyEnv = proxyEnv
+	g, err := agentpool.New(globalAgent, opts, deps)
 	if err != nil {
 		panic("rpc: the global agent's options are invalid: " + err.Error())
 	}

@@ -36,6 +36,9 @@ type Options struct {
 	// every agent the service creates, `global` and one-time agents
 	// included. The zero value dials anything with the system resolver.
 	AgentDeps agentpool.Deps
+	// GlobalProxyEnv, when not empty, is the `global` agent's proxyEnv (a
+	// gateway-wide default proxy, from the process environment).
+	GlobalProxyEnv map[string]string
 	// NewObserver, if set, is called once for every request the service
 	// starts (Request, Exchange, Fetch), on the RPC's goroutine with the
 	// RPC's context, before the engine request exists; it returns the
@@ -92,7 +95,7 @@ func New(o Options) *Service {
 	o = o.withDefaults()
 	return &Service{
 		opts:    o,
-		agents:  newAgents(o.AgentDeps, o.AgentCreated),
+		agents:  newAgents(o.AgentDeps, o.GlobalProxyEnv, o.AgentCreated),
 		handles: newHandles(o.MaxLiveRequests, o.RequestIdleTimeout, o.FinishedLinger),
 	}
 }
