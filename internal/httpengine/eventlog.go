@@ -38,7 +38,8 @@ type EventLog struct {
 	delivered uint64
 	// undelivered counts data bytes in events after delivered.
 	undelivered int
-	// retained counts data bytes in all retained events.
+	// retained counts the memory the data of all retained events pins
+	// (heldBytes: a handed-over read buffer pins its whole capacity).
 	retained int
 	// finished is set after the last event: readers past it get io.EOF.
 	finished bool
@@ -59,7 +60,9 @@ func NewEventLog(limit int) *EventLog {
 	if limit <= 0 {
 		limit = DefaultEventBufferBytes
 	}
-	return &EventLog{start: time.Now(), limit: limit, base: 1, events: make([]Event, 0, 16)}
+	// A small exchange has about seven events (socket, finish, response,
+	// data, end, close, close): room for eight covers it in one allocation.
+	return &EventLog{start: time.Now(), limit: limit, base: 1, events: make([]Event, 0, 8)}
 }
 
 func (l *EventLog) wakeLocked() {
@@ -90,7 +93,7 @@ func (l *EventLog) appendStamped(ev Event) Event {
 	ev.Mono = now.Sub(l.start)
 	l.events = append(l.events, ev)
 	l.undelivered += len(ev.Data)
-	l.retained += len(ev.Data)
+	l.retained += heldBytes(&ev)
 	l.wakeLocked()
 	l.mu.Unlock()
 	return ev
@@ -197,7 +200,7 @@ func (l *EventLog) deliverLocked(seq uint64) {
 	l.undelivered -= freed
 	for len(l.events) > 0 && l.base <= l.delivered &&
 		(l.retained > l.limit || len(l.events) > maxRetainedEvents) {
-		l.retained -= len(l.events[0].Data)
+		l.retained -= heldBytes(&l.events[0])
 		l.events[0] = Event{}
 		l.events = l.events[1:]
 		l.base++
@@ -218,11 +221,48 @@ func (l *EventLog) recycleBeforeLocked(seq uint64) {
 		ev := &l.events[s-l.base]
 		if ev.buf != nil {
 			chunkPool.Put(ev.buf)
-			l.retained -= len(ev.Data)
+			l.retained -= heldBytes(ev)
 			ev.buf, ev.Data = nil, nil
 		}
 	}
 	if seq > l.recycled {
 		l.recycled = seq
+	}
+}
+
+// heldBytes is the memory an event's data pins: a read buffer handed over
+// whole (see readResponse) keeps its capacity alive, not only its length.
+func heldBytes(ev *Event) int { return cap(ev.Data) }
+
+// DropDelivered drops every event already delivered, with its data (a
+// recycled buffer goes back to the pool), once nobody will read them
+// again: the one consumer of a request (Exchange) calls it when it ends, so
+// a finished request kept around for a while (its properties stay
+// readable) holds no body data. A later Next for a dropped sequence number
+// returns ErrEventGone, as for any event dropped to keep the log bounded.
+func (l *EventLog) DropDelivered() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for n < len(l.events) && l.base+uint64(n) <= l.delivered {
+		ev := &l.events[n]
+		if ev.buf != nil {
+			chunkPool.Put(ev.buf)
+		}
+		l.retained -= heldBytes(ev)
+		*ev = Event{}
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	l.base += uint64(n)
+	if n == len(l.events) {
+		l.events = nil // let the backing array go
+	} else {
+		l.events = l.events[n:]
+	}
+	if l.recycled < l.base {
+		l.recycled = l.base
 	}
 }

@@ -77,7 +77,11 @@ func (c *clientRequestService) Exchange(stream grpc.BidiStreamingServer[pb.Excha
 	defer func() {
 		h.detach()
 		// This stream was the request's consumer: once the request
-		// closed, the handle is finished (unless a socket waits for Tunnel).
+		// closed, the handle is finished (unless a socket waits for Tunnel)
+		// and lingers a while for Get; the events it delivered, body data
+		// included, are not kept for that while (a later Events from one
+		// of them is OUT_OF_RANGE, as for any event no longer retained).
+		h.req.Events().DropDelivered()
 		c.svc.handles.noteFinished(h, true)
 	}()
 

@@ -59,13 +59,15 @@ type Request struct {
 // r.Propagate the trace context of that first span goes into the request's
 // headers, so the upstream continues the caller's trace.
 func (t *Telemetry) NewObserver(ctx context.Context, r Request) httpengine.Observer {
-	o := &observer{t: t, parent: ctx, agent: r.Agent, tg: targetOf(r.Options)}
+	o := &observer{t: t, parent: ctx, agent: r.Agent, src: sourceOf(r.Options)}
+	setMethod(&o.tg, r.Options.Method)
 	now := time.Now()
 	o.start = now
 	if t.metrics {
+		tg := o.target()
 		o.activeAttrs = metric.WithAttributeSet(attribute.NewSet(
-			attribute.String(keyMethod, o.tg.method), attribute.String(keyServerAddress, o.tg.host),
-			attribute.Int(keyServerPort, o.tg.port), attribute.String(keyScheme, o.tg.scheme)))
+			attribute.String(keyMethod, tg.method), attribute.String(keyServerAddress, tg.host),
+			attribute.Int(keyServerPort, tg.port), attribute.String(keyScheme, tg.scheme)))
 		t.inst.activeRequests.Add(ctx, 1, o.activeAttrs)
 	}
 	o.startAttempt(now)
@@ -101,9 +103,33 @@ func setMethod(t *target, m string) {
 	t.method, t.original = "_OTHER", m
 }
 
+// targetSource is what targetOf reads of the request options, copied at
+// NewObserver (which must not keep the options): the target is built only
+// when something records it (a recording span, metrics, or the summary
+// log line), so a request with nothing of that on parses no URL.
+type targetSource struct {
+	URL, Method, Protocol, Host, Hostname, Path string
+	Port, DefaultPort                           int
+}
+
+func sourceOf(o *httpengine.Options) *targetSource {
+	return &targetSource{URL: o.URL, Method: o.Method, Protocol: o.Protocol, Host: o.Host, Hostname: o.Hostname,
+		Path: o.Path, Port: o.Port, DefaultPort: o.DefaultPort}
+}
+
+// target returns the current attempt's target, building the first one
+// from src on first use.
+func (o *observer) target() *target {
+	if o.src != nil {
+		o.tg = targetOf(o.src)
+		o.src = nil
+	}
+	return &o.tg
+}
+
 // targetOf merges the request options the way the engine does (the
 // separate fields win over the URL) into the target of the first attempt.
-func targetOf(o *httpengine.Options) target {
+func targetOf(o *targetSource) target {
 	var t target
 	setMethod(&t, o.Method)
 	u, err := url.Parse(o.URL)
@@ -193,10 +219,13 @@ func targetOfRedirect(h *httpengine.RedirectInfo) target {
 // log line. The engine calls OnEvent under the request's lock, one event
 // at a time, so the fields need no lock of their own.
 type observer struct {
-	t           *Telemetry
-	parent      context.Context
-	agent       string
-	tg          target // the current attempt's
+	t      *Telemetry
+	parent context.Context
+	agent  string
+	// tg is the current attempt's target; until src is nil (see target)
+	// only its method fields are set.
+	tg          target
+	src         *targetSource
 	activeAttrs metric.MeasurementOption
 	start       time.Time
 
@@ -235,16 +264,17 @@ func (o *observer) startAttempt(ts time.Time) {
 	if !o.rec {
 		return // a no-op or unsampled span: nothing to describe
 	}
+	tg := o.target()
 	attrs := make([]attribute.KeyValue, 0, 8)
 	attrs = append(attrs,
-		attribute.String(keyMethod, o.tg.method),
-		attribute.String(keyURL, o.tg.url),
-		attribute.String(keyServerAddress, o.tg.host),
-		attribute.Int(keyServerPort, o.tg.port),
-		attribute.String(keyScheme, o.tg.scheme),
+		attribute.String(keyMethod, tg.method),
+		attribute.String(keyURL, tg.url),
+		attribute.String(keyServerAddress, tg.host),
+		attribute.Int(keyServerPort, tg.port),
+		attribute.String(keyScheme, tg.scheme),
 	)
-	if o.tg.original != "" {
-		attrs = append(attrs, attribute.String(keyMethodOriginal, o.tg.original))
+	if tg.original != "" {
+		attrs = append(attrs, attribute.String(keyMethodOriginal, tg.original))
 	}
 	if o.resends > 0 {
 		attrs = append(attrs, attribute.Int(keyResendCount, o.resends))
@@ -298,12 +328,13 @@ func (o *observer) endAttempt(ts time.Time, errType, desc string) {
 		return
 	}
 
+	tg := o.target()
 	mattrs := make([]attribute.KeyValue, 0, 7)
 	mattrs = append(mattrs,
-		attribute.String(keyMethod, o.tg.method),
-		attribute.String(keyServerAddress, o.tg.host),
-		attribute.Int(keyServerPort, o.tg.port),
-		attribute.String(keyScheme, o.tg.scheme))
+		attribute.String(keyMethod, tg.method),
+		attribute.String(keyServerAddress, tg.host),
+		attribute.Int(keyServerPort, tg.port),
+		attribute.String(keyScheme, tg.scheme))
 	if o.status > 0 {
 		mattrs = append(mattrs, attribute.Int(keyStatus, o.status))
 	}
@@ -399,7 +430,7 @@ func (o *observer) OnEvent(ev httpengine.Event) {
 		o.endAttempt(ev.Time, "", "")
 		o.redirects++
 		o.resends++
-		o.tg = next
+		o.tg, o.src = next, nil
 	case httpengine.EventTimeout:
 		o.event("timeout", ev.Time)
 	case httpengine.EventAbort:
@@ -460,26 +491,27 @@ func (o *observer) finish(ts time.Time) {
 // logSummary writes the one line per finished outbound request. It never
 // carries header values; the URL is redacted.
 func (o *observer) logSummary(ts time.Time) {
-	ctx := o.parent
-	if o.last != nil {
-		ctx = trace.ContextWithSpan(ctx, o.last)
-	}
 	lvl := slog.LevelInfo
 	if o.errCode != "" && !o.cancelled {
 		lvl = slog.LevelWarn
 	}
 	l := o.t.log
-	if !l.Enabled(ctx, lvl) {
+	if !l.Enabled(o.parent, lvl) { // before building anything: the level is usually off
 		return
 	}
-	method := o.tg.method
-	if o.tg.original != "" {
-		method = o.tg.original
+	ctx := o.parent
+	if o.last != nil {
+		ctx = trace.ContextWithSpan(ctx, o.last)
+	}
+	tg := o.target()
+	method := tg.method
+	if tg.original != "" {
+		method = tg.original
 	}
 	attrs := make([]slog.Attr, 0, 12)
 	attrs = append(attrs,
 		slog.String(keyMethod, method),
-		slog.String(keyURL, o.tg.url),
+		slog.String(keyURL, tg.url),
 		slog.Int(keyStatus, o.status),
 		slog.Float64("duration_ms", float64(ts.Sub(o.start).Microseconds())/1000),
 		slog.Uint64("bytes_sent", o.sent),
