@@ -94,3 +94,36 @@ func TestGzipBombPassesThrough(t *testing.T) {
 		t.Fatalf("body is %d bytes, want the %d compressed bytes untouched", len(r.body), bomb.Len())
 	}
 }
+
+// TestDestroyRacesHandOver: a destroy that races the hand-over of a CONNECT
+// 2xx socket must neither crash (the socket may already be gone when the
+// hand-over detaches it) nor leak; found by the gRPC-surface fuzzer.
+func TestDestroyRacesHandOver(t *testing.T) {
+	testutil.CheckLeaks(t)
+	u := testutil.NewUpstream(t, func(c net.Conn) {
+		if _, _, err := testutil.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 Connection Established\r\n\r\n")
+		_, _ = io.Copy(io.Discard, c)
+	})
+	a := keepAliveAgent(t)
+	for i := 0; i < 200; i++ {
+		c, err := httpengine.Request(a, false, httpengine.Options{Host: "127.0.0.1", Port: u.Port, Method: "CONNECT", Path: "example.test:443"}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end(t, c)
+		c.Destroy(nil)
+		evs := events(t, c)
+		if evs[len(evs)-1].Kind != httpengine.EventClose {
+			t.Fatalf("iteration %d does not end with close: %s", i, names(evs))
+		}
+		if tun, ok := c.TakeTunnel(); ok {
+			_ = tun.Conn.Close()
+		}
+	}
+	if s := a.Snapshot(); s.TotalSockets != 0 {
+		t.Fatalf("sockets left with the agent: %+v", s)
+	}
+}

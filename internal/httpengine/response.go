@@ -200,12 +200,20 @@ func (c *ClientRequest) handOver(head *wire.ResponseHead, br *bufio.Reader) {
 	c.mu.Lock()
 	sock := c.sock
 	c.mu.Unlock()
+	if sock == nil {
+		return // destroyed meanwhile: teardown closed the socket
+	}
+	// Detach yields nothing when the socket was destroyed in the meantime
+	// (a destroy racing the hand-over): then there is no connection to
+	// hand over or to close, and teardown reported the request.
 	conn, rd := sock.Detach()
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.destroyed || c.phase == phaseClosed {
-		_ = conn.Close()
+	if conn == nil || c.destroyed || c.phase == phaseClosed {
+		if conn != nil {
+			_ = conn.Close()
+		}
 		return
 	}
 	c.resHead = head
