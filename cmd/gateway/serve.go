@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/httpgateway/httpgateway/internal/config"
+	"github.com/httpgateway/httpgateway/internal/limits"
 	"github.com/httpgateway/httpgateway/internal/rpc"
 	"github.com/httpgateway/httpgateway/internal/server"
 	"github.com/httpgateway/httpgateway/internal/telemetry"
@@ -52,12 +53,6 @@ func runServe(ctx context.Context, io *stdio, args []string) int {
 		return exitUsage
 	}
 	defer shutdownTelemetry()
-	if cfg.AuthTokensFile != "" || len(cfg.AuthTokens) > 0 {
-		// Refuse rather than run open to an operator who asked for auth.
-		// Remove when the auth interceptor lands in server.WithUnaryInterceptors.
-		log.Error("auth-tokens-file / auth-tokens are set, but authentication is not implemented yet")
-		return exitUsage
-	}
 
 	// The service outlives the gRPC server: Serve drains the RPCs first,
 	// then Close destroys what requests and agents remain and stops the
@@ -78,6 +73,12 @@ func runServe(ctx context.Context, io *stdio, args []string) int {
 		GlobalProxyEnv:        proxyEnv,
 		NewObserver:           observeRequests(tel.t),
 		AgentCreated:          tel.t.WatchAgent,
+		Limits: limits.New(limits.Options{
+			MaxRequests: cfg.MaxRequestsPerCaller,
+			MaxHandles:  cfg.MaxHandlesPerCaller,
+			Rate:        float64(cfg.CallerRate),
+		}),
+		MaxRequestDuration: cfg.MaxRequestDuration,
 	})
 	defer svc.Close()
 	if err := tel.t.WatchAgents(svc.Agents); err != nil {

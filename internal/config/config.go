@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -100,6 +101,51 @@ type Config struct {
 	// file only, never a flag: argv is readable by every local user). Secret:
 	// redacted in logs. Default empty.
 	AuthTokens []string
+	// AuthRoles maps client-certificate identities to roles, as
+	// "identity=role" items. Token identities take their role from the
+	// tokens file. Default empty (every identity has the default role "").
+	AuthRoles []string
+	// AllowAnonymous accepts calls without credentials (as the anonymous
+	// identity) even though tokens or mTLS are configured. With no
+	// authentication configured at all every call is anonymous whatever
+	// this says (see AnonymousAllowed). Default false.
+	AllowAnonymous bool
+
+	// MaxRequestsPerCaller bounds one identity's requests alive at once
+	// (Fetch calls in flight plus request handles). Default 1000; 0 = no bound.
+	MaxRequestsPerCaller int
+	// MaxHandlesPerCaller bounds one identity's live request handles
+	// (Request, Exchange). Default 1000; 0 = no bound.
+	MaxHandlesPerCaller int
+	// CallerRate is the requests per second one identity may start
+	// (a token bucket with a burst of the same size). Default 0 = no bound.
+	CallerRate int
+	// MaxRequestDuration bounds every request from creation to 'close'
+	// (httpengine MaxDuration); past it the request fails with ETIMEDOUT.
+	// Default 0 = no bound.
+	MaxRequestDuration time.Duration
+}
+
+// AuthConfigured reports whether any authentication is configured: tokens
+// or client certificates.
+func (c *Config) AuthConfigured() bool {
+	return c.AuthTokensFile != "" || len(c.AuthTokens) > 0 || c.TLSClientCAFile != ""
+}
+
+// AnonymousAllowed reports whether calls without credentials are accepted:
+// when AllowAnonymous is set, or when no authentication is configured at
+// all (so a gateway started with no setup works).
+func (c *Config) AnonymousAllowed() bool { return c.AllowAnonymous || !c.AuthConfigured() }
+
+// AuthRoleMap returns AuthRoles as a map (Validate checked the syntax).
+func (c *Config) AuthRoleMap() map[string]string {
+	m := map[string]string{}
+	for _, item := range c.AuthRoles {
+		if id, role, ok := strings.Cut(item, "="); ok {
+			m[strings.TrimSpace(id)] = strings.TrimSpace(role)
+		}
+	}
+	return m
 }
 
 // Default returns the configuration used when nothing is set.
@@ -118,5 +164,7 @@ func Default() Config {
 		KeepaliveTimeout:             20 * time.Second,
 		RequestIdleTimeout:           5 * time.Minute,
 		MaxLiveRequests:              10000,
+		MaxRequestsPerCaller:         1000,
+		MaxHandlesPerCaller:          1000,
 	}
 }

@@ -77,10 +77,22 @@ var fields = []*field{
 		bind: func(c *Config) value { return (*stringValue)(&c.TLSKeyFile) }},
 	{name: "tls-client-ca-file", usage: "CA `file` (PEM) that client certificates must chain to (enables mTLS)",
 		bind: func(c *Config) value { return (*stringValue)(&c.TLSClientCAFile) }},
-	{name: "auth-tokens-file", usage: "`file` of accepted bearer tokens, one per line",
+	{name: "auth-tokens-file", usage: "`file` of accepted bearer tokens, one \"<token> <identity> [<role>]\" per line (re-read on change)",
 		bind: func(c *Config) value { return (*stringValue)(&c.AuthTokensFile) }},
 	{name: "auth-tokens", secret: true, usage: "comma-separated accepted bearer tokens (environment or file only)",
 		bind: func(c *Config) value { return (*listValue)(&c.AuthTokens) }},
+	{name: "auth-roles", usage: "comma-separated `identity=role` items giving client-certificate identities their role",
+		bind: func(c *Config) value { return (*listValue)(&c.AuthRoles) }},
+	{name: "allow-anonymous", usage: "accept calls without credentials even when tokens or mTLS are configured",
+		bind: func(c *Config) value { return (*boolValue)(&c.AllowAnonymous) }},
+	{name: "max-requests-per-caller", usage: "requests one identity may have alive at `once` (Fetch + handles; 0 = no bound)",
+		bind: func(c *Config) value { return (*intValue)(&c.MaxRequestsPerCaller) }},
+	{name: "max-handles-per-caller", usage: "request handles one identity may have alive at `once` (0 = no bound)",
+		bind: func(c *Config) value { return (*intValue)(&c.MaxHandlesPerCaller) }},
+	{name: "caller-rate", usage: "requests per `second` one identity may start (0 = no bound)",
+		bind: func(c *Config) value { return (*intValue)(&c.CallerRate) }},
+	{name: "max-request-duration", usage: "`duration` bounding every request from creation to close (0 = no bound)",
+		bind: func(c *Config) value { return (*durationValue)(&c.MaxRequestDuration) }},
 }
 
 // fieldByName finds a field by flag name / file key.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -115,10 +116,31 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, t := range c.AuthTokens {
-		// Never echo a token: name its position only.
-		if len(t) < 16 {
-			bad("auth-tokens", "token %d: shorter than 16 characters", i+1)
+		// Never echo a token: name its position only. An item is
+		// "<token> [<identity> [<role>]]"; the token is its first field.
+		if f := strings.Fields(t); len(f) == 0 || len(f[0]) < 16 || len(f) > 3 {
+			bad("auth-tokens", "token %d: want \"<token> [<identity> [<role>]]\" with a token of at least 16 characters", i+1)
 		}
+	}
+	for i, r := range c.AuthRoles {
+		if id, role, ok := strings.Cut(r, "="); !ok || strings.TrimSpace(id) == "" || strings.TrimSpace(role) == "" {
+			bad("auth-roles", "entry %d: %q: want identity=role", i+1, r)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{
+		{"max-requests-per-caller", c.MaxRequestsPerCaller},
+		{"max-handles-per-caller", c.MaxHandlesPerCaller},
+		{"caller-rate", c.CallerRate},
+	} {
+		if n.v < 0 {
+			bad(n.name, "%d: must not be negative (0 = no bound)", n.v)
+		}
+	}
+	if c.MaxRequestDuration < 0 {
+		bad("max-request-duration", "%s: must not be negative", c.MaxRequestDuration)
 	}
 
 	if len(errs) > 0 {

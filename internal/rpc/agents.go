@@ -16,6 +16,10 @@ const globalAgent = "global"
 type agentEntry struct {
 	agent   *agentpool.Agent
 	created time.Time
+	// owner is the identity that created the agent; `global` is
+	// everyone's ("" with shared set).
+	owner  string
+	shared bool
 	// propagate is AgentOptions.propagate_trace_context (default true):
 	// requests through the agent get W3C trace context headers unless
 	// they say otherwise. The pool knows nothing of tracing, so it is kept
@@ -24,7 +28,11 @@ type agentEntry struct {
 }
 
 // agents is the registry of named agents. `global` is created with the
-// registry and lives until close. One-time agents (Node's `agent: false`)
+// registry and lives until close; it is shared by every caller (it cannot be
+// destroyed, so sharing it gives nobody power over another). Every other
+// agent belongs to the identity that created it: it is registered under
+// (owner, name), so two callers may each have an agent "pool", and another
+// caller's agent answers NOT_FOUND exactly as a name nobody uses. One-time agents (Node's `agent: false`)
 // are not registered: the request that owns one destroys it.
 type agents struct {
 	deps agentpool.Deps
@@ -33,9 +41,13 @@ type agents struct {
 	created func(*agentpool.Agent)
 
 	mu     sync.Mutex // guards the fields below
-	m      map[string]*agentEntry
+	m      map[agentKey]*agentEntry
 	closed bool
 }
+
+// agentKey names an agent in the registry: its owner and its name.
+// `global` is under the empty owner.
+type agentKey struct{ owner, name string }
 
 func newAgents(deps agentpool.Deps, proxyEnv map[string]string, created func(*agentpool.Agent)) *agents {
 	opts := agentpool.GlobalOptions()
@@ -48,17 +60,17 @@ func newAgents(deps agentpool.Deps, proxyEnv map[string]string, created func(*ag
 		created(g)
 	}
 	return &agents{deps: deps, created: created,
-		m: map[string]*agentEntry{globalAgent: {agent: g, created: time.Now(), propagate: true}}}
+		m: map[agentKey]*agentEntry{{name: globalAgent}: {agent: g, created: time.Now(), propagate: true, shared: true}}}
 }
 
-// get returns the agent named name; "" means `global`.
-func (r *agents) get(name string) (*agentEntry, error) {
-	if name == "" {
-		name = globalAgent
+// get returns owner's agent named name, or `global` ("" means `global`).
+func (r *agents) get(name, owner string) (*agentEntry, error) {
+	if name == "" || name == globalAgent {
+		name, owner = globalAgent, ""
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok := r.m[name]
+	e, ok := r.m[agentKey{owner, name}]
 	if !ok {
 		return nil, gwError(codeAgentNotFound, "no agent named "+strconv.Quote(name))
 	}
@@ -80,7 +92,7 @@ func validAgentName(name string) bool {
 }
 
 // create registers a new agent. propagate is its propagate_trace_context.
-func (r *agents) create(name string, o agentpool.Options, propagate bool) (*agentEntry, error) {
+func (r *agents) create(name, owner string, o agentpool.Options, propagate bool) (*agentEntry, error) {
 	if !validAgentName(name) {
 		return nil, badArgument("agent name must be 1-128 characters of [A-Za-z0-9._-], got " + strconv.Quote(name))
 	}
@@ -94,13 +106,17 @@ func (r *agents) create(name string, o agentpool.Options, propagate bool) (*agen
 		a.Destroy()
 		return nil, gwError(codeShuttingDown, "the gateway is shutting down")
 	}
-	if _, ok := r.m[name]; ok {
+	key := agentKey{owner, name}
+	if name == globalAgent {
+		key.owner = "" // the one `global`: creating it again is ALREADY_EXISTS for all
+	}
+	if _, ok := r.m[key]; ok {
 		r.mu.Unlock()
 		a.Destroy()
 		return nil, gwError(codeAgentExists, "an agent named "+strconv.Quote(name)+" exists")
 	}
-	e := &agentEntry{agent: a, created: time.Now(), propagate: propagate}
-	r.m[name] = e
+	e := &agentEntry{agent: a, created: time.Now(), propagate: propagate, owner: owner}
+	r.m[key] = e
 	r.mu.Unlock()
 	if r.created != nil {
 		r.created(a)
@@ -114,13 +130,13 @@ func (r *agents) oneTime(o agentpool.Options) (*agentpool.Agent, error) {
 }
 
 // destroy destroys and unregisters an agent; `global` is refused.
-func (r *agents) destroy(name string) error {
+func (r *agents) destroy(name, owner string) error {
 	if name == globalAgent || name == "" {
 		return gwError(codeGlobalAgent, "the global agent cannot be destroyed")
 	}
 	r.mu.Lock()
-	e, ok := r.m[name]
-	delete(r.m, name)
+	e, ok := r.m[agentKey{owner, name}]
+	delete(r.m, agentKey{owner, name})
 	r.mu.Unlock()
 	if !ok {
 		return gwError(codeAgentNotFound, "no agent named "+strconv.Quote(name))
@@ -129,12 +145,18 @@ func (r *agents) destroy(name string) error {
 	return nil
 }
 
-// list returns the agents sorted by name.
-func (r *agents) list() []*agentEntry {
+// list returns every agent, sorted by name (for metrics).
+func (r *agents) list() []*agentEntry { return r.listFor("", true) }
+
+// listFor returns owner's agents and `global`, sorted by name; all, every
+// owner's.
+func (r *agents) listFor(owner string, all bool) []*agentEntry {
 	r.mu.Lock()
 	out := make([]*agentEntry, 0, len(r.m))
 	for _, e := range r.m {
-		out = append(out, e)
+		if all || e.shared || e.owner == owner {
+			out = append(out, e)
+		}
 	}
 	r.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].agent.Name() < out[j].agent.Name() })
@@ -146,7 +168,7 @@ func (r *agents) close() {
 	r.mu.Lock()
 	r.closed = true
 	all := r.m
-	r.m = map[string]*agentEntry{}
+	r.m = map[agentKey]*agentEntry{}
 	r.mu.Unlock()
 	for _, e := range all {
 		e.agent.Destroy()

@@ -12,12 +12,12 @@ import (
 )
 
 // CreateAgent is `new http.Agent(options)` under a name.
-func (a *agentService) CreateAgent(_ context.Context, in *pb.CreateAgentRequest) (*pb.CreateAgentResponse, error) {
+func (a *agentService) CreateAgent(ctx context.Context, in *pb.CreateAgentRequest) (*pb.CreateAgentResponse, error) {
 	o, err := agentOptions(in.GetOptions())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	e, err := a.svc.agents.create(in.GetName(), o, agentPropagate(in.GetOptions()))
+	e, err := a.svc.agents.create(in.GetName(), owner(ctx), o, agentPropagate(in.GetOptions()))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -25,17 +25,17 @@ func (a *agentService) CreateAgent(_ context.Context, in *pb.CreateAgentRequest)
 }
 
 // GetAgent returns one agent.
-func (a *agentService) GetAgent(_ context.Context, in *pb.GetAgentRequest) (*pb.GetAgentResponse, error) {
-	e, err := a.svc.agents.get(in.GetName())
+func (a *agentService) GetAgent(ctx context.Context, in *pb.GetAgentRequest) (*pb.GetAgentResponse, error) {
+	e, err := a.svc.agents.get(in.GetName(), owner(ctx))
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.GetAgentResponse{Agent: agentToProto(e)}, nil
 }
 
-// ListAgents returns every agent, sorted by name.
-func (a *agentService) ListAgents(context.Context, *pb.ListAgentsRequest) (*pb.ListAgentsResponse, error) {
-	all := a.svc.agents.list()
+// ListAgents returns the caller's agents and `global`, sorted by name.
+func (a *agentService) ListAgents(ctx context.Context, _ *pb.ListAgentsRequest) (*pb.ListAgentsResponse, error) {
+	all := a.svc.agents.listFor(owner(ctx), false)
 	out := &pb.ListAgentsResponse{Agents: make([]*pb.Agent, len(all))}
 	for i, e := range all {
 		out.Agents[i] = agentToProto(e)
@@ -44,8 +44,8 @@ func (a *agentService) ListAgents(context.Context, *pb.ListAgentsRequest) (*pb.L
 }
 
 // DestroyAgent is agent.destroy(); `global` is refused.
-func (a *agentService) DestroyAgent(_ context.Context, in *pb.DestroyAgentRequest) (*pb.DestroyAgentResponse, error) {
-	if err := a.svc.agents.destroy(in.GetName()); err != nil {
+func (a *agentService) DestroyAgent(ctx context.Context, in *pb.DestroyAgentRequest) (*pb.DestroyAgentResponse, error) {
+	if err := a.svc.agents.destroy(in.GetName(), owner(ctx)); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.DestroyAgentResponse{}, nil
@@ -53,8 +53,8 @@ func (a *agentService) DestroyAgent(_ context.Context, in *pb.DestroyAgentReques
 
 // GetName is agent.getName(options). The port defaults to 80 or 443 as
 // the API documents.
-func (a *agentService) GetName(_ context.Context, in *pb.GetNameRequest) (*pb.GetNameResponse, error) {
-	e, err := a.svc.agents.get(in.GetAgent())
+func (a *agentService) GetName(ctx context.Context, in *pb.GetNameRequest) (*pb.GetNameResponse, error) {
+	e, err := a.svc.agents.get(in.GetAgent(), owner(ctx))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -83,8 +83,8 @@ func (a *agentService) GetName(_ context.Context, in *pb.GetNameRequest) (*pb.Ge
 // ListSockets shows agent.sockets, agent.freeSockets and agent.requests per
 // name. Queued requests carry no request_id or time yet: the pool's
 // snapshot only counts them.
-func (a *agentService) ListSockets(_ context.Context, in *pb.ListSocketsRequest) (*pb.ListSocketsResponse, error) {
-	e, err := a.svc.agents.get(in.GetAgent())
+func (a *agentService) ListSockets(ctx context.Context, in *pb.ListSocketsRequest) (*pb.ListSocketsResponse, error) {
+	e, err := a.svc.agents.get(in.GetAgent(), owner(ctx))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -137,7 +137,7 @@ const watchBuffer = 1024
 // destruction). seq counts from 1 within the subscription; a gap means
 // events were dropped because the subscriber was slow.
 func (a *agentService) WatchAgent(in *pb.WatchAgentRequest, stream grpc.ServerStreamingServer[pb.WatchAgentResponse]) error {
-	e, err := a.svc.agents.get(in.GetAgent())
+	e, err := a.svc.agents.get(in.GetAgent(), owner(stream.Context()))
 	if err != nil {
 		return toStatus(err)
 	}

@@ -3,6 +3,8 @@ package rpc
 import (
 	"context"
 
+	"github.com/httpgateway/httpgateway/internal/auth"
+
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
 	"github.com/httpgateway/httpgateway/internal/agentpool"
 	"github.com/httpgateway/httpgateway/internal/httpengine"
@@ -22,6 +24,12 @@ type requestSpec struct {
 	buffer  int              // the request's event_buffer_bytes; 0 means the server's
 	// propagate is the request's propagate_trace_context; nil follows the agent.
 	propagate *bool
+	// forHandle is set by newHandle: the request gets a handle, so it takes
+	// a handle slot of its owner's limits, and startRequest leaves the
+	// slots' release in release for the handle. Otherwise (Fetch) the
+	// slots are given back when the RPC's context ends.
+	forHandle bool
+	release   func()
 }
 
 // specFromProto converts RequestOptions.
@@ -40,7 +48,7 @@ func specFromProto(o *pb.RequestOptions) (requestSpec, error) {
 // agentFor picks the agent of a request: a fresh one-time agent (Node's
 // `agent: false`), or the named one. name is "" for a one-time agent;
 // propagate is the agent's propagate_trace_context.
-func (s *Service) agentFor(sp *requestSpec) (a *agentpool.Agent, name string, oneTime, propagate bool, err error) {
+func (s *Service) agentFor(sp *requestSpec, owner string) (a *agentpool.Agent, name string, oneTime, propagate bool, err error) {
 	if sp.oneTime != nil {
 		ao, err := agentOptions(sp.oneTime)
 		if err != nil {
@@ -49,7 +57,7 @@ func (s *Service) agentFor(sp *requestSpec) (a *agentpool.Agent, name string, on
 		a, err := s.agents.oneTime(ao)
 		return a, "", true, agentPropagate(sp.oneTime), err
 	}
-	e, err := s.agents.get(sp.agent)
+	e, err := s.agents.get(sp.agent, owner)
 	if err != nil {
 		return nil, "", false, false, err
 	}
@@ -60,10 +68,37 @@ func (s *Service) agentFor(sp *requestSpec) (a *agentpool.Agent, name string, on
 // agent at once. The caller holds a live-request slot (handles.reserve)
 // and gives it back if this fails. ctx is the RPC's: the observer's
 // parent (Options.NewObserver).
+//
+// It is also where the caller's identity applies (so every path that starts
+// a request, Fetch included, goes through it): the agent is looked up among
+// the caller's, and the per-identity limits are taken here.
 func (s *Service) startRequest(ctx context.Context, sp *requestSpec) (cr *httpengine.ClientRequest, agentName string, err error) {
-	agent, name, oneTime, propagate, err := s.agentFor(sp)
+	who := owner(ctx)
+	agent, name, oneTime, propagate, err := s.agentFor(sp, who)
 	if err != nil {
 		return nil, "", err
+	}
+	release, err := s.opts.Limits.Acquire(who, sp.forHandle)
+	if err != nil {
+		if oneTime {
+			agent.Destroy()
+		}
+		return nil, "", err
+	}
+	defer func() {
+		switch {
+		case err != nil:
+			release()
+		case sp.forHandle:
+			sp.release = release
+		default:
+			// Fetch: the request lives as long as its RPC. gRPC ends the
+			// context when the handler returns.
+			context.AfterFunc(ctx, release)
+		}
+	}()
+	if d := s.opts.MaxRequestDuration; d > 0 && (sp.opts.MaxDuration == 0 || sp.opts.MaxDuration > d) {
+		sp.opts.MaxDuration = d
 	}
 	if s.opts.NewObserver != nil {
 		sp.opts.Observer = s.opts.NewObserver(ctx, &RequestInfo{
@@ -92,6 +127,7 @@ func (s *Service) newHandle(ctx context.Context, o *pb.RequestOptions) (*handle,
 	if err != nil {
 		return nil, err
 	}
+	sp.forHandle = true
 	if err := s.handles.reserve(); err != nil {
 		return nil, err
 	}
@@ -100,7 +136,7 @@ func (s *Service) newHandle(ctx context.Context, o *pb.RequestOptions) (*handle,
 		s.handles.unreserve()
 		return nil, err
 	}
-	return s.handles.add(cr, name, sp.opts.JoinDuplicateHeaders)
+	return s.handles.add(cr, name, sp.opts.JoinDuplicateHeaders, owner(ctx), sp.release)
 }
 
 // Request creates a ClientRequest; its socket is requested at once.
@@ -112,7 +148,36 @@ func (c *clientRequestService) Request(ctx context.Context, in *pb.RequestReques
 	return &pb.RequestResponse{Request: requestToProto(h)}, nil
 }
 
+// owner is the identity name that owns what the call in ctx creates and
+// may touch ("" when anonymous or without authentication).
+func owner(ctx context.Context) string {
+	id, _ := auth.FromContext(ctx)
+	return id.Name
+}
+
+// handleFor looks up a live request of the caller for an RPC that drives it
+// (activity). Another caller's request is NOT_FOUND, as an unknown id.
+func (c *clientRequestService) handleFor(ctx context.Context, id string) (*handle, error) {
+	h, err := c.svc.handles.getOwned(id, owner(ctx))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return h, nil
+}
+
+// peekFor is handleFor for an RPC that only reads a request's state: no
+// activity is recorded (see handles.lookup).
+func (c *clientRequestService) peekFor(ctx context.Context, id string) (*handle, error) {
+	h, err := c.svc.handles.lookupOwned(id, owner(ctx))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return h, nil
+}
+
 // handle looks up a live request for an RPC that drives it (activity).
+// It does not check the owner: Events and Write use it behind ownedService,
+// which checked the owner before.
 func (c *clientRequestService) handle(id string) (*handle, error) {
 	h, err := c.svc.handles.get(id)
 	if err != nil {
@@ -121,19 +186,9 @@ func (c *clientRequestService) handle(id string) (*handle, error) {
 	return h, nil
 }
 
-// peek looks up a live request for an RPC that only reads its state: no
-// activity is recorded (see handles.lookup).
-func (c *clientRequestService) peek(id string) (*handle, error) {
-	h, err := c.svc.handles.lookup(id)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return h, nil
-}
-
 // SetHeader is request.setHeader.
-func (c *clientRequestService) SetHeader(_ context.Context, in *pb.SetHeaderRequest) (*pb.SetHeaderResponse, error) {
-	h, err := c.handle(in.GetRequestId())
+func (c *clientRequestService) SetHeader(ctx context.Context, in *pb.SetHeaderRequest) (*pb.SetHeaderResponse, error) {
+	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -144,8 +199,8 @@ func (c *clientRequestService) SetHeader(_ context.Context, in *pb.SetHeaderRequ
 }
 
 // AppendHeader is request.appendHeader.
-func (c *clientRequestService) AppendHeader(_ context.Context, in *pb.AppendHeaderRequest) (*pb.AppendHeaderResponse, error) {
-	h, err := c.handle(in.GetRequestId())
+func (c *clientRequestService) AppendHeader(ctx context.Context, in *pb.AppendHeaderRequest) (*pb.AppendHeaderResponse, error) {
+	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -156,8 +211,8 @@ func (c *clientRequestService) AppendHeader(_ context.Context, in *pb.AppendHead
 }
 
 // GetHeader is request.getHeader.
-func (c *clientRequestService) GetHeader(_ context.Context, in *pb.GetHeaderRequest) (*pb.GetHeaderResponse, error) {
-	h, err := c.peek(in.GetRequestId())
+func (c *clientRequestService) GetHeader(ctx context.Context, in *pb.GetHeaderRequest) (*pb.GetHeaderResponse, error) {
+	h, err := c.peekFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -166,8 +221,8 @@ func (c *clientRequestService) GetHeader(_ context.Context, in *pb.GetHeaderRequ
 }
 
 // RemoveHeader is request.removeHeader.
-func (c *clientRequestService) RemoveHeader(_ context.Context, in *pb.RemoveHeaderRequest) (*pb.RemoveHeaderResponse, error) {
-	h, err := c.handle(in.GetRequestId())
+func (c *clientRequestService) RemoveHeader(ctx context.Context, in *pb.RemoveHeaderRequest) (*pb.RemoveHeaderResponse, error) {
+	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -178,8 +233,8 @@ func (c *clientRequestService) RemoveHeader(_ context.Context, in *pb.RemoveHead
 }
 
 // HasHeader is request.hasHeader.
-func (c *clientRequestService) HasHeader(_ context.Context, in *pb.HasHeaderRequest) (*pb.HasHeaderResponse, error) {
-	h, err := c.peek(in.GetRequestId())
+func (c *clientRequestService) HasHeader(ctx context.Context, in *pb.HasHeaderRequest) (*pb.HasHeaderResponse, error) {
+	h, err := c.peekFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -187,8 +242,8 @@ func (c *clientRequestService) HasHeader(_ context.Context, in *pb.HasHeaderRequ
 }
 
 // GetHeaders is request.getHeaders.
-func (c *clientRequestService) GetHeaders(_ context.Context, in *pb.GetHeadersRequest) (*pb.GetHeadersResponse, error) {
-	h, err := c.peek(in.GetRequestId())
+func (c *clientRequestService) GetHeaders(ctx context.Context, in *pb.GetHeadersRequest) (*pb.GetHeadersResponse, error) {
+	h, err := c.peekFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -196,8 +251,8 @@ func (c *clientRequestService) GetHeaders(_ context.Context, in *pb.GetHeadersRe
 }
 
 // GetHeaderNames is request.getHeaderNames.
-func (c *clientRequestService) GetHeaderNames(_ context.Context, in *pb.GetHeaderNamesRequest) (*pb.GetHeaderNamesResponse, error) {
-	h, err := c.peek(in.GetRequestId())
+func (c *clientRequestService) GetHeaderNames(ctx context.Context, in *pb.GetHeaderNamesRequest) (*pb.GetHeaderNamesResponse, error) {
+	h, err := c.peekFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -205,8 +260,8 @@ func (c *clientRequestService) GetHeaderNames(_ context.Context, in *pb.GetHeade
 }
 
 // GetRawHeaderNames is request.getRawHeaderNames.
-func (c *clientRequestService) GetRawHeaderNames(_ context.Context, in *pb.GetRawHeaderNamesRequest) (*pb.GetRawHeaderNamesResponse, error) {
-	h, err := c.peek(in.GetRequestId())
+func (c *clientRequestService) GetRawHeaderNames(ctx context.Context, in *pb.GetRawHeaderNamesRequest) (*pb.GetRawHeaderNamesResponse, error) {
+	h, err := c.peekFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -214,8 +269,8 @@ func (c *clientRequestService) GetRawHeaderNames(_ context.Context, in *pb.GetRa
 }
 
 // FlushHeaders is request.flushHeaders.
-func (c *clientRequestService) FlushHeaders(_ context.Context, in *pb.FlushHeadersRequest) (*pb.FlushHeadersResponse, error) {
-	h, err := c.handle(in.GetRequestId())
+func (c *clientRequestService) FlushHeaders(ctx context.Context, in *pb.FlushHeadersRequest) (*pb.FlushHeadersResponse, error) {
+	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -226,8 +281,8 @@ func (c *clientRequestService) FlushHeaders(_ context.Context, in *pb.FlushHeade
 }
 
 // SetTimeout is request.setTimeout.
-func (c *clientRequestService) SetTimeout(_ context.Context, in *pb.SetTimeoutRequest) (*pb.SetTimeoutResponse, error) {
-	h, err := c.handle(in.GetRequestId())
+func (c *clientRequestService) SetTimeout(ctx context.Context, in *pb.SetTimeoutRequest) (*pb.SetTimeoutResponse, error) {
+	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -240,8 +295,8 @@ func (c *clientRequestService) SetTimeout(_ context.Context, in *pb.SetTimeoutRe
 }
 
 // SetNoDelay is request.setNoDelay; no_delay defaults to true as in Node.
-func (c *clientRequestService) SetNoDelay(_ context.Context, in *pb.SetNoDelayRequest) (*pb.SetNoDelayResponse, error) {
-	h, err := c.handle(in.GetRequestId())
+func (c *clientRequestService) SetNoDelay(ctx context.Context, in *pb.SetNoDelayRequest) (*pb.SetNoDelayResponse, error) {
+	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -251,8 +306,8 @@ func (c *clientRequestService) SetNoDelay(_ context.Context, in *pb.SetNoDelayRe
 }
 
 // SetSocketKeepAlive is request.setSocketKeepAlive.
-func (c *clientRequestService) SetSocketKeepAlive(_ context.Context, in *pb.SetSocketKeepAliveRequest) (*pb.SetSocketKeepAliveResponse, error) {
-	h, err := c.handle(in.GetRequestId())
+func (c *clientRequestService) SetSocketKeepAlive(ctx context.Context, in *pb.SetSocketKeepAliveRequest) (*pb.SetSocketKeepAliveResponse, error) {
+	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -266,8 +321,8 @@ func (c *clientRequestService) SetSocketKeepAlive(_ context.Context, in *pb.SetS
 
 // FollowRedirect is Electron's request.followRedirect(), for a request in
 // deferred redirect mode that emitted 'redirect'.
-func (c *clientRequestService) FollowRedirect(_ context.Context, in *pb.FollowRedirectRequest) (*pb.FollowRedirectResponse, error) {
-	h, err := c.handle(in.GetRequestId())
+func (c *clientRequestService) FollowRedirect(ctx context.Context, in *pb.FollowRedirectRequest) (*pb.FollowRedirectResponse, error) {
+	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -279,8 +334,8 @@ func (c *clientRequestService) FollowRedirect(_ context.Context, in *pb.FollowRe
 
 // Login answers a 'login' event with credentials (Electron's callback);
 // empty credentials cancel the request.
-func (c *clientRequestService) Login(_ context.Context, in *pb.LoginRequest) (*pb.LoginResponse, error) {
-	h, err := c.handle(in.GetRequestId())
+func (c *clientRequestService) Login(ctx context.Context, in *pb.LoginRequest) (*pb.LoginResponse, error) {
+	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -291,8 +346,8 @@ func (c *clientRequestService) Login(_ context.Context, in *pb.LoginRequest) (*p
 }
 
 // GetUploadProgress is Electron's request.getUploadProgress.
-func (c *clientRequestService) GetUploadProgress(_ context.Context, in *pb.GetUploadProgressRequest) (*pb.GetUploadProgressResponse, error) {
-	h, err := c.peek(in.GetRequestId())
+func (c *clientRequestService) GetUploadProgress(ctx context.Context, in *pb.GetUploadProgressRequest) (*pb.GetUploadProgressResponse, error) {
+	h, err := c.peekFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +357,7 @@ func (c *clientRequestService) GetUploadProgress(_ context.Context, in *pb.GetUp
 // End is request.end(data); it returns once everything was handed to the
 // operating system ('finish').
 func (c *clientRequestService) End(ctx context.Context, in *pb.EndRequest) (*pb.EndResponse, error) {
-	h, err := c.handle(in.GetRequestId())
+	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -315,8 +370,8 @@ func (c *clientRequestService) End(ctx context.Context, in *pb.EndRequest) (*pb.
 }
 
 // Destroy is request.destroy([error]).
-func (c *clientRequestService) Destroy(_ context.Context, in *pb.DestroyRequest) (*pb.DestroyResponse, error) {
-	h, err := c.handle(in.GetRequestId())
+func (c *clientRequestService) Destroy(ctx context.Context, in *pb.DestroyRequest) (*pb.DestroyResponse, error) {
+	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -325,8 +380,8 @@ func (c *clientRequestService) Destroy(_ context.Context, in *pb.DestroyRequest)
 }
 
 // Abort is request.abort().
-func (c *clientRequestService) Abort(_ context.Context, in *pb.AbortRequest) (*pb.AbortResponse, error) {
-	h, err := c.handle(in.GetRequestId())
+func (c *clientRequestService) Abort(ctx context.Context, in *pb.AbortRequest) (*pb.AbortResponse, error) {
+	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -335,8 +390,8 @@ func (c *clientRequestService) Abort(_ context.Context, in *pb.AbortRequest) (*p
 }
 
 // Get returns the request's properties.
-func (c *clientRequestService) Get(_ context.Context, in *pb.GetRequest) (*pb.GetResponse, error) {
-	h, err := c.peek(in.GetRequestId())
+func (c *clientRequestService) Get(ctx context.Context, in *pb.GetRequest) (*pb.GetResponse, error) {
+	h, err := c.peekFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,17 @@
 // RequestInfo, Options.AgentCreated, Service.Agents; this package imports
 // nothing of OpenTelemetry).
 //
+// Callers (internal/auth puts the identity in the context): every request
+// handle and named agent belongs to the identity that created it; another
+// identity gets NOT_FOUND exactly as for an unknown id or name (handleFor,
+// peekFor, agents keyed by (owner, name), and owned.go for Events and
+// Write, whose handlers look requests up by id alone). `global` is shared.
+// Without authentication everything belongs to the anonymous identity "",
+// as before. Per-identity limits (Options.Limits, internal/limits) and
+// Options.MaxRequestDuration apply in startRequest, the one path every
+// request start takes, Fetch included; Fetch gives its slots back when its
+// RPC's context ends (context.AfterFunc, no goroutine until then).
+//
 // Goroutines this package starts, and their ends: the reaper (ends in
 // Service.Close); one op reader per Exchange (ends when its Recv fails,
 // which gRPC makes happen once the handler returned); one caller-to-socket
@@ -22,6 +33,7 @@
 //
 // It may import internal/httpengine (and its wire package, whose types the
 // engine's events carry), internal/agentpool, internal/nodeerr, and
-// internal/egress (only to name the rule of a denial in errors). Nothing
+// internal/egress (only to name the rule of a denial in errors),
+// internal/auth (to read the caller's identity) and internal/limits. Nothing
 // under internal/ may import it; only cmd/gateway does.
 package rpc

@@ -9,9 +9,12 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/httpgateway/httpgateway/internal/egress"
 	"github.com/httpgateway/httpgateway/internal/httpengine"
+	"github.com/httpgateway/httpgateway/internal/limits"
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
 )
 
@@ -92,7 +95,14 @@ func toStatus(err error) error {
 			info.Metadata[k] = v
 		}
 	}
-	if d, derr := st.WithDetails(info); derr == nil {
+	details := []protoadapt.MessageV1{info}
+	// A per-identity limit says when a retry may succeed: the rate
+	// limiter's own delay, or a backoff for a concurrency slot.
+	var ex *limits.Exceeded
+	if errors.As(err, &ex) && ex.RetryAfter > 0 {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(ex.RetryAfter)})
+	}
+	if d, derr := st.WithDetails(details...); derr == nil {
 		st = d
 	}
 	return st.Err()
@@ -122,6 +132,10 @@ func codeOf(code string) codes.Code {
 		return codes.PermissionDenied
 	// Server-side caps: live requests, Fetch response size.
 	case codeTooManyRequests, codeResponseTooLarge:
+		return codes.ResourceExhausted
+	// Per-identity limits (internal/limits): this caller's requests, handles
+	// or request rate; other callers are unaffected. RetryInfo says when.
+	case limits.CodeTooManyOpen, limits.CodeTooManyLive, limits.CodeRateLimited:
 		return codes.ResourceExhausted
 	case codeUnimplemented:
 		return codes.Unimplemented

@@ -18,6 +18,11 @@ type handle struct {
 	agentName string // "" for a one-time agent
 	join      bool   // the request's joinDuplicateHeaders, for the merged views
 	created   time.Time
+	// owner is the identity (auth.Identity.Name) that created the request;
+	// only it may see or drive the handle. "" is the anonymous identity.
+	owner string
+	// release gives back the owner's per-identity limit slots (nil: none).
+	release func()
 
 	// lastActive is the time (unix nanos) of the last RPC that touched the
 	// handle; users counts the streams (Events, Write, Exchange) attached to
@@ -156,18 +161,51 @@ func (hs *handles) unreserve() {
 
 // add registers req under a new id in a slot taken by reserve. After
 // close, the request is disposed and an error returned.
-func (hs *handles) add(req *httpengine.ClientRequest, agentName string, join bool) (*handle, error) {
-	h := &handle{id: newID(), req: req, agentName: agentName, join: join, created: time.Now()}
+// owner is the creating identity; release, if not nil, is called once the
+// handle is gone (or at once if add fails).
+func (hs *handles) add(req *httpengine.ClientRequest, agentName string, join bool, owner string, release func()) (*handle, error) {
+	h := &handle{id: newID(), req: req, agentName: agentName, join: join, created: time.Now(), owner: owner, release: release}
 	h.touch()
 	hs.mu.Lock()
 	if hs.closed {
 		hs.slots--
 		hs.mu.Unlock()
 		req.Dispose()
+		h.releaseSlots()
 		return nil, gwError(codeShuttingDown, "the gateway is shutting down")
 	}
 	hs.m[h.id] = h
 	hs.mu.Unlock()
+	return h, nil
+}
+
+// releaseSlots gives back the owner's limit slots.
+func (h *handle) releaseSlots() {
+	if h.release != nil {
+		h.release()
+	}
+}
+
+// getOwned is get for the identity owner: another identity's handle
+// answers exactly as an unknown id does, so ids of other callers cannot be
+// probed (no existence oracle).
+func (hs *handles) getOwned(id, owner string) (*handle, error) {
+	h, err := hs.lookupOwned(id, owner)
+	if err == nil {
+		h.touch()
+	}
+	return h, err
+}
+
+// lookupOwned is lookup for the identity owner (see getOwned).
+func (hs *handles) lookupOwned(id, owner string) (*handle, error) {
+	h, err := hs.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if h.owner != owner {
+		return nil, notFound(id)
+	}
 	return h, nil
 }
 
@@ -205,6 +243,7 @@ func (hs *handles) remove(h *handle) {
 	hs.mu.Unlock()
 	if ok && cur == h {
 		h.req.Dispose() // not under mu: Dispose calls into the pool
+		h.releaseSlots()
 	}
 }
 
@@ -289,5 +328,6 @@ func (hs *handles) close() {
 	<-hs.done
 	for _, h := range all {
 		h.req.Dispose()
+		h.releaseSlots()
 	}
 }

@@ -9,6 +9,7 @@ import (
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
 	"github.com/httpgateway/httpgateway/internal/agentpool"
 	"github.com/httpgateway/httpgateway/internal/httpengine"
+	"github.com/httpgateway/httpgateway/internal/limits"
 )
 
 // Options configure the services. Zero values take the defaults noted.
@@ -51,6 +52,13 @@ type Options struct {
 	// without locks held. One-time agents are not reported: they live for
 	// one request. Metrics use it to watch the pools.
 	AgentCreated func(*agentpool.Agent)
+	// Limits are the per-identity bounds (concurrent requests, handles,
+	// rate); nil limits nothing. Every request start takes from it
+	// (startRequest); a refusal is RESOURCE_EXHAUSTED with RetryInfo.
+	Limits *limits.Limiter
+	// MaxRequestDuration caps every request's engine MaxDuration (whole
+	// request, creation to 'close'). Default 0 = no cap.
+	MaxRequestDuration time.Duration
 }
 
 // Defaults of Options.
@@ -102,7 +110,7 @@ func New(o Options) *Service {
 
 // Register registers ClientRequestService and AgentService on s.
 func (s *Service) Register(r grpc.ServiceRegistrar) {
-	pb.RegisterClientRequestServiceServer(r, &clientRequestService{svc: s})
+	pb.RegisterClientRequestServiceServer(r, ownedService{&clientRequestService{svc: s}})
 	pb.RegisterAgentServiceServer(r, &agentService{svc: s})
 }
 

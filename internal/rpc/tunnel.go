@@ -61,7 +61,7 @@ func (c *clientRequestService) Tunnel(stream grpc.BidiStreamingServer[pb.TunnelR
 	if !ok {
 		return toStatus(badArgument("Tunnel: the first message must be request_id"))
 	}
-	h, err := c.handle(id.RequestId)
+	h, err := c.handleFor(stream.Context(), id.RequestId)
 	if err != nil {
 		return err
 	}

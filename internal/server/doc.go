@@ -1,6 +1,8 @@
 // Package server builds and runs the gateway's gRPC server from a validated
-// config.Config: interceptors (slog logging, panic recovery, and the slot
-// where authentication and limits go), keepalive enforcement and message-size
+// config.Config: interceptors (slog logging, panic recovery, then
+// authentication (internal/auth, from the config's tokens and mTLS
+// settings) first in the slot for further interceptors), server TLS with
+// certificate and client-CA files re-read on change (tls.go), keepalive enforcement and message-size
 // limits, grpc.health.v1, server reflection, the opt-in admin HTTP listener,
 // and the drain sequence (health NOT_SERVING first, then a graceful stop
 // bounded by ShutdownGrace, then a hard stop).

@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"google.golang.org/grpc"
 )
@@ -20,6 +21,9 @@ type options struct {
 	// drainHook runs after health turned NOT_SERVING and before the listener
 	// closes; tests use it to look at the server in that window.
 	drainHook func()
+	// tlsCheckInterval bounds how often the TLS files are stat'ed for
+	// changes; tests shorten it.
+	tlsCheckInterval time.Duration
 }
 
 // WithLogger sets the logger for the server's own events and for the

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
@@ -43,15 +44,19 @@ func New(cfg config.Config, register func(grpc.ServiceRegistrar), opts ...Option
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	if cfg.TLSCertFile != "" {
-		// Refuse rather than serve plaintext to an operator who asked for TLS.
-		return nil, errors.New("server: tls-cert-file is set, but TLS serving is not implemented yet")
-	}
-	s := &Server{cfg: cfg, opts: options{logger: slog.Default()}}
+	s := &Server{cfg: cfg, opts: options{logger: slog.Default(), tlsCheckInterval: tlsCheckInterval}}
 	for _, o := range opts {
 		o(&s.opts)
 	}
 	s.log = s.opts.logger
+	authn, err := newAuthenticator(cfg, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	// Authentication runs first in the slot, so limits and handlers after
+	// it see the caller's identity.
+	s.opts.unary = append([]grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor()}, s.opts.unary...)
+	s.opts.stream = append([]grpc.StreamServerInterceptor{authn.StreamServerInterceptor()}, s.opts.stream...)
 
 	sopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
@@ -68,6 +73,13 @@ func New(cfg config.Config, register func(grpc.ServiceRegistrar), opts ...Option
 			Time:                  cfg.KeepaliveTime,
 			Timeout:               cfg.KeepaliveTimeout,
 		}),
+	}
+	if cfg.TLSCertFile != "" {
+		files, err := newTLSFiles(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile, s.log, s.opts.tlsCheckInterval)
+		if err != nil {
+			return nil, err
+		}
+		sopts = append(sopts, grpc.Creds(credentials.NewTLS(files.config())))
 	}
 	sopts = append(sopts, chain(&s.opts)...)
 	sopts = append(sopts, s.opts.serverOpts...)
