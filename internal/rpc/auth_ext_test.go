@@ -224,6 +224,31 @@ func TestCallerLimits(t *testing.T) {
 		finish(t, g, a, r.GetRequest().GetRequestId())
 	})
 
+	t.Run("a finished handle gives its slot back while it lingers", func(t *testing.T) {
+		g := startAuthGateway(t, rpc.Options{Limits: limits.New(limits.Options{MaxHandles: 1}), FinishedLinger: time.Hour})
+		a := as(testCtx(t), tokenA)
+		for i := 0; i < 3; i++ {
+			stream, err := g.req.Exchange(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := stream.Send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Start{Start: &pb.RequestOptions{Url: url}}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := stream.Send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_End{End: &pb.EndOp{}}}); err != nil {
+				t.Fatal(err)
+			}
+			_ = stream.CloseSend()
+			for {
+				if _, err := stream.Recv(); err == io.EOF {
+					break
+				} else if err != nil {
+					t.Fatalf("exchange %d: %v", i, err)
+				}
+			}
+		}
+	})
+
 	t.Run("concurrent requests", func(t *testing.T) {
 		g := startAuthGateway(t, rpc.Options{Limits: limits.New(limits.Options{MaxRequests: 1})})
 		ctx := testCtx(t)

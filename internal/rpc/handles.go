@@ -22,7 +22,8 @@ type handle struct {
 	// only it may see or drive the handle. "" is the anonymous identity.
 	owner string
 	// release gives back the owner's per-identity limit slots (nil: none).
-	release func()
+	release     func()
+	releaseOnce sync.Once // release runs at most once: when finished, or when freed
 
 	// lastActive is the time (unix nanos) of the last RPC that touched the
 	// handle; users counts the streams (Events, Write, Exchange) attached to
@@ -179,10 +180,10 @@ func (hs *handles) add(req *httpengine.ClientRequest, agentName string, join boo
 	return h, nil
 }
 
-// releaseSlots gives back the owner's limit slots.
+// releaseSlots gives back the owner's limit slots, once.
 func (h *handle) releaseSlots() {
 	if h.release != nil {
-		h.release()
+		h.releaseOnce.Do(h.release)
 	}
 }
 
@@ -256,6 +257,10 @@ func (hs *handles) noteFinished(h *handle, consumed bool) {
 	}
 	if h.finished() {
 		h.finishedAt.CompareAndSwap(0, time.Now().UnixNano())
+		// A finished handle only lingers for Get: it holds no socket and
+		// no body, so it gives its owner's limit slots back now rather
+		// than when the reaper frees it.
+		h.releaseSlots()
 	}
 }
 
