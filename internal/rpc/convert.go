@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -168,7 +169,7 @@ func discarded(raw []wire.Header, merged []wire.MergedHeader) []*pb.Header {
 		}
 		seen := 0
 		for _, h := range raw {
-			if len(h.Name) == len(m.Name) && equalFold(h.Name, m.Name) {
+			if len(h.Name) == len(m.Name) && strings.EqualFold(h.Name, m.Name) {
 				if seen++; seen > 1 {
 					out = append(out, &pb.Header{Name: h.Name, Value: h.Value})
 				}
@@ -176,25 +177,6 @@ func discarded(raw []wire.Header, merged []wire.MergedHeader) []*pb.Header {
 		}
 	}
 	return out
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 func tlsFromProto(t *pb.TlsOptions) *agentpool.TLSOptions {
