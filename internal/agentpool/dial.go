@@ -88,14 +88,24 @@ func (a *Agent) dial(ctx context.Context, name string, t Target) (dialed, error)
 		_ = raw.Close()
 		return dialed{}, err
 	}
+	tc, info, err := handshake(ctx, raw, cfg, t)
+	if err != nil {
+		return dialed{}, err
+	}
+	d.conn, d.tls = tc, info
+	return d, nil
+}
+
+// handshake runs a TLS client handshake over raw, closing raw when it
+// fails; the error carries Node's code for what failed (errTarget names
+// the peer in it).
+func handshake(ctx context.Context, raw net.Conn, cfg *tls.Config, errTarget Target) (*tls.Conn, *TLSInfo, error) {
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = raw.Close()
-		return dialed{}, tlsError(err, cfg.ServerName, t)
+		return nil, nil, tlsError(err, cfg.ServerName, errTarget)
 	}
-	d.conn = tc
-	d.tls = tlsInfoOf(tc.ConnectionState())
-	return d, nil
+	return tc, tlsInfoOf(tc.ConnectionState()), nil
 }
 
 func (a *Agent) dialRaw(ctx context.Context, t Target) (net.Conn, error) {

@@ -138,13 +138,11 @@ func (a *Agent) dialViaProxy(ctx context.Context, name string, t Target) (dialed
 			_ = raw.Close()
 			return dialed{}, err
 		}
-		tc := tls.Client(raw, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = raw.Close()
-			return dialed{}, tlsError(err, cfg.ServerName, pt)
+		tc, info, err := handshake(ctx, raw, cfg, pt)
+		if err != nil {
+			return dialed{}, err
 		}
-		d.conn = tc
-		d.proxyTLS = tlsInfoOf(tc.ConnectionState())
+		d.conn, d.proxyTLS = tc, info
 	}
 	if t.Protocol != "https:" {
 		return d, nil
@@ -158,13 +156,11 @@ func (a *Agent) dialViaProxy(ctx context.Context, name string, t Target) (dialed
 		_ = d.conn.Close()
 		return dialed{}, err
 	}
-	tc := tls.Client(d.conn, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		_ = d.conn.Close()
-		return dialed{}, tlsError(err, cfg.ServerName, t)
+	tc, info, err := handshake(ctx, d.conn, cfg, t)
+	if err != nil {
+		return dialed{}, err
 	}
-	d.conn = tc
-	d.tls = tlsInfoOf(tc.ConnectionState())
+	d.conn, d.tls = tc, info
 	return d, nil
 }
 
