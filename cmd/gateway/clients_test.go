@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/httpgateway/httpgateway/internal/testutil"
 )
 
 // startServe runs `gateway serve` in-process on a loopback port with the
@@ -56,7 +58,7 @@ func TestGrpcurlClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds grpcurl")
 	}
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 	up := echoUpstream(t)
 	addr := startServe(t, "--egress-allow", "127.0.0.1/32")
 	grpcurl := func(args ...string) string {
@@ -106,7 +108,7 @@ func TestPythonClient(t *testing.T) {
 	if err := exec.Command(py, "-c", "import grpc, grpc_tools").Run(); err != nil {
 		t.Skip("python3-grpcio / python3-grpc-tools not installed (.ci/install-deps installs them)")
 	}
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 	stubs := t.TempDir()
 	src := filepath.Join(stubs, "src", "httpgateway", "v1")
 	if err := os.MkdirAll(src, 0o755); err != nil {

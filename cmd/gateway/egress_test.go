@@ -17,7 +17,7 @@ import (
 // internal) with the rule named, allowed once --egress-allow opens it, and
 // the gateway's own port denied even then.
 func TestServeEgressPolicy(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("reached"))
 	}))
@@ -71,7 +71,7 @@ func TestServeEgressPolicy(t *testing.T) {
 // process's HTTP_PROXY (here a real squid), and a bad proxy URL stops the
 // start with a clear message.
 func TestServeProxyFromEnv(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 	t.Run("global agent through squid", func(t *testing.T) {
 		sq := testutil.StartSquidProxy(t, testutil.SquidOptions{})
 		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/httpgateway/httpgateway/internal/testutil"
 )
 
 // testIO is an in-process stdio with an injected environment.
@@ -101,7 +103,7 @@ func TestServeRejectsBadTokenWithoutEchoingIt(t *testing.T) {
 // in-process: SERVING while up (by --addr and by the environment's
 // GATEWAY_LISTEN), exit 1 once stopped and on a closed port.
 func TestServeAndHealthcheck(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 	ctx, stop := context.WithCancel(context.Background())
 	serveIO := &testIO{}
 	serveIO.stderr.watch = make(chan string, 16)
@@ -280,22 +282,4 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// checkGoroutines polls, within a bound, until the goroutine count is back
-// to what it was when the test began.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > base {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines: %d, baseline %d:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // poll interval, not synchronisation
-		}
-	})
 }

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/httpgateway/httpgateway/internal/testutil"
+
 	"github.com/httpgateway/httpgateway/internal/agentpool"
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
 )
@@ -123,7 +125,7 @@ func TestDialErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			a := newAgent(t, keepAliveOptions(), agentpool.Deps{Resolver: tt.resolver, DNSTimeout: 50 * time.Millisecond, Check: tt.check})
 			x := newExchange("/", autoRelease)
 			a.Acquire(tt.target(t), x)
@@ -159,7 +161,7 @@ func TestDialErrors(t *testing.T) {
 // TestEgressCheckEveryAddress: the hook sees every resolved address, and
 // the address dialed is the one it allowed.
 func TestEgressCheckEveryAddress(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	up := startHTTP(t, okHandler())
 	var mu sync.Mutex
 	var checked []netip.AddrPort
@@ -191,7 +193,7 @@ func TestEgressCheckEveryAddress(t *testing.T) {
 }
 
 func TestUnixSocket(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	path := filepath.Join(t.TempDir(), "up.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -301,7 +303,7 @@ func TestTLS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			up := startTLS(t, tt.cert())
 			a := newAgent(t, keepAliveOptions(), agentpool.Deps{})
 			opts := tt.opts
@@ -334,7 +336,7 @@ func TestTLS(t *testing.T) {
 // TestTLSSessionResumption: a new connection under the same name resumes
 // the session the agent cached.
 func TestTLSSessionResumption(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	pki := newPKI(t)
 	up := startTLS(t, pki.good)
 	a := newAgent(t, agentpool.DefaultOptions(), agentpool.Deps{}) // keepAlive false: one socket per request

@@ -2,7 +2,6 @@ package agentpool_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,9 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"net/textproto"
-	"os"
-	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,34 +19,6 @@ import (
 )
 
 const waitLimit = 10 * time.Second
-
-// checkLeaks records the goroutine and fd counts now and, at cleanup
-// (registered first, so it runs after every other cleanup), waits for both
-// to return to that baseline, polling the condition with a bound.
-func checkLeaks(t *testing.T) {
-	t.Helper()
-	g0, fd0 := runtime.NumGoroutine(), countFDs(t)
-	t.Cleanup(func() {
-		var g, fd int
-		ok := pollUntil(waitLimit, func() bool {
-			g, fd = runtime.NumGoroutine(), countFDs(t)
-			return g <= g0 && fd <= fd0
-		})
-		if !ok {
-			var buf bytes.Buffer
-			_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
-			t.Errorf("leak: goroutines %d (baseline %d), fds %d (baseline %d)\n%s", g, g0, fd, fd0, buf.String())
-		}
-	})
-}
-
-func countFDs(t *testing.T) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("read /proc/self/fd: %v", err)
-	}
-	return len(ents)
-}
 
 // pollUntil checks cond until it holds or limit passes. The pause between
 // checks only paces the polling; cond is what the caller waits for.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/httpgateway/httpgateway/internal/testutil"
+
 	"github.com/httpgateway/httpgateway/internal/agentpool"
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
 )
@@ -122,7 +124,7 @@ func TestOptions(t *testing.T) {
 }
 
 func TestReusedOnSecondRequest(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	up := startHTTP(t, okHandler())
 	a := newAgent(t, keepAliveOptions(), agentpool.Deps{})
 	sub := a.Subscribe(64)
@@ -158,7 +160,7 @@ func TestReusedOnSecondRequest(t *testing.T) {
 }
 
 func TestKeepAliveFalseDestroysAfterUse(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	up := startHTTP(t, okHandler())
 	a := newAgent(t, agentpool.DefaultOptions(), agentpool.Deps{})
 	sub := a.Subscribe(64)
@@ -185,7 +187,7 @@ func TestScheduling(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			up := startHTTP(t, okHandler())
 			o := keepAliveOptions()
 			o.Scheduling = tt.sched
@@ -234,7 +236,7 @@ func TestLimitsUnderLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			gate := make(chan struct{})
 			var ups []*upstream
 			for i := 0; i < tt.names; i++ {
@@ -326,7 +328,7 @@ func TestLimitsUnderLoad(t *testing.T) {
 }
 
 func TestMaxTotalSocketsEvictsOtherNamesFreeSocket(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	gate := make(chan struct{})
 	upA := startHTTP(t, okHandler())
 	upB := startHTTP(t, gatedHandler(gate))
@@ -363,7 +365,7 @@ func TestMaxTotalSocketsEvictsOtherNamesFreeSocket(t *testing.T) {
 }
 
 func TestCancelQueuedWant(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	gate := make(chan struct{})
 	up := startHTTP(t, gatedHandler(gate))
 	o := keepAliveOptions()
@@ -401,7 +403,7 @@ func TestFreeSocketRemovedWhenServerActs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			act := make(chan struct{})
 			up := startHTTP(t, func(w *bufio.Writer, r request) bool {
 				respond(w)
@@ -448,7 +450,7 @@ func TestKeepAliveHint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			up := startHTTP(t, okHandler(tt.header))
 			o := keepAliveOptions()
 			o.Timeout, o.KeepAliveTimeoutBuffer = tt.timeout, tt.buffer
@@ -490,7 +492,7 @@ func TestKeepAliveHint(t *testing.T) {
 }
 
 func TestIdleTimeoutOnActiveSocketOnlyNotifies(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	gate := make(chan struct{})
 	up := startHTTP(t, gatedHandler(gate))
 	o := keepAliveOptions()
@@ -509,7 +511,7 @@ func TestIdleTimeoutOnActiveSocketOnlyNotifies(t *testing.T) {
 // next request is sent. The exchange must see a read error on a socket
 // whose Reused() is true, so the engine can apply its retry rule.
 func TestKeepAliveRace(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	var mu sync.Mutex
 	served := map[string]int{}
 	up := startHTTP(t, func(w *bufio.Writer, r request) bool {
@@ -540,7 +542,7 @@ func TestKeepAliveRace(t *testing.T) {
 
 func TestDetach(t *testing.T) {
 	t.Run("after the response, slot goes to the queue", func(t *testing.T) {
-		checkLeaks(t)
+		testutil.CheckLeaks(t)
 		up := startHTTP(t, okHandler())
 		o := keepAliveOptions()
 		o.MaxSockets = 1
@@ -569,7 +571,7 @@ func TestDetach(t *testing.T) {
 		}
 	})
 	t.Run("while the pool's reader waits", func(t *testing.T) {
-		checkLeaks(t)
+		testutil.CheckLeaks(t)
 		up := startHTTP(t, okHandler())
 		a := newAgent(t, keepAliveOptions(), agentpool.Deps{})
 		sub := a.Subscribe(64)
@@ -598,7 +600,7 @@ func TestDetach(t *testing.T) {
 }
 
 func TestAgentDestroy(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	gate := make(chan struct{})
 	defer close(gate)
 	upFree := startHTTP(t, okHandler())
@@ -659,7 +661,7 @@ func TestAgentDestroy(t *testing.T) {
 }
 
 func TestSlowSubscriberNeverStallsThePool(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	up := startHTTP(t, okHandler())
 	a := newAgent(t, keepAliveOptions(), agentpool.Deps{})
 	sub := a.Subscribe(1) // never read

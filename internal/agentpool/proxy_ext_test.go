@@ -180,7 +180,7 @@ func TestProxyForAndNames(t *testing.T) {
 }
 
 func TestProxyTargetValidation(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a := newAgent(t, keepAliveOptions(), agentpool.Deps{})
 	for name, tg := range map[string]agentpool.Target{
 		"socks proxy": {Protocol: "https:", Host: "127.0.0.1", Port: 1, Proxy: mustURL(t, "socks5://127.0.0.1:1080")},
@@ -261,7 +261,7 @@ func TestProxyConnectFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			heads := make(chan string, 1)
 			px := fakeProxy(t, heads, tt.answer)
 			if tt.name == "closed before answering" {
@@ -364,7 +364,7 @@ func tlsProxy(t *testing.T, cert tls.Certificate, targets chan<- string) *testut
 // TestHTTPSProxy: a proxy URL with the https scheme, verified with the
 // request's CA, carries absolute-form requests and CONNECT tunnels.
 func TestHTTPSProxy(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	pki := newPKI(t)
 	targets := make(chan string, 8)
 	px := tlsProxy(t, pki.good, targets)
@@ -412,7 +412,7 @@ func TestHTTPSProxy(t *testing.T) {
 }
 
 func TestUnixSocketIgnoresProxy(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	path := filepath.Join(t.TempDir(), "up.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -683,7 +683,7 @@ func TestSquidLogin(t *testing.T) {
 // TestQueuedRequestShowsNoProxyRule: inspection shows which NO_PROXY entry
 // decided a request while it waits, and on its events.
 func TestQueuedRequestShowsNoProxyRule(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	gate := make(chan struct{})
 	up := startHTTP(t, gatedHandler(gate))
 	o := keepAliveOptions()

@@ -9,11 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/httpgateway/httpgateway/internal/testutil"
 
 	"github.com/httpgateway/httpgateway/internal/agentpool"
 	"github.com/httpgateway/httpgateway/internal/egress"
@@ -21,24 +22,6 @@ import (
 )
 
 const waitLimit = 10 * time.Second
-
-// checkGoroutines waits at cleanup (registered first, so it runs last) for
-// the goroutine count to return to what it is now.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	g0 := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(waitLimit)
-		for runtime.NumGoroutine() > g0 {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Errorf("leak: %d goroutines, baseline %d\n%s", runtime.NumGoroutine(), g0, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(2 * time.Millisecond) // paces the polling only
-		}
-	})
-}
 
 // exchange is the smallest agentpool.Exchange: on connect it sends one GET
 // with Connection: close, reads the status, and releases the socket.
@@ -167,7 +150,7 @@ func TestThroughAgent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			testutil.CheckLeaks(t)
 			p := mustPolicy(t, tt.opts)
 			guard := func(ctx context.Context, host string, ap netip.AddrPort) error {
 				err := p.Check(ctx, host, ap)
@@ -215,7 +198,7 @@ func TestThroughAgent(t *testing.T) {
 
 // Unix sockets go through CheckSocketPath: denied unless listed.
 func TestThroughAgentSocketPath(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 	p := mustPolicy(t, egress.Options{})
 	a, err := agentpool.New("egress-test", agentpool.DefaultOptions(), agentpool.Deps{Check: p.Check, CheckSocketPath: p.CheckSocketPath})
 	if err != nil {

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/httpgateway/httpgateway/internal/testutil"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -37,7 +38,7 @@ type serverSetup struct {
 // goroutine the test started is gone.
 func startServer(t *testing.T, setup serverSetup) *testServer {
 	t.Helper()
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
@@ -90,27 +91,6 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 	}
 	t.Cleanup(func() { cc.Close() })
 	return cc
-}
-
-// checkGoroutines records the goroutine count and, at cleanup, polls until
-// it is back to that baseline: connections and servers wind down
-// asynchronously after Close, so the condition is polled, within a bound.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > base {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines: %d, baseline %d; still running:\n%s",
-					runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			runtime.Gosched()
-			time.Sleep(10 * time.Millisecond) // poll interval, not synchronisation
-		}
-	})
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
