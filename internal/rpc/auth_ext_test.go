@@ -13,7 +13,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -38,30 +37,8 @@ func startAuthGateway(t *testing.T, o rpc.Options) *gateway {
 		t.Fatal(err)
 	}
 	authn := auth.New(auth.Options{Tokens: tokens})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(authn.UnaryServerInterceptor()), grpc.ChainStreamInterceptor(authn.StreamServerInterceptor()))
-	o.FinishedLinger = time.Millisecond
-	svc := rpc.New(o)
-	svc.Register(srv)
-	served := make(chan struct{})
-	go func() { // ends when srv stops
-		defer close(served)
-		_ = srv.Serve(lis)
-	}()
-	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cc.Close()
-		srv.Stop()
-		<-served
-		svc.Close()
-	})
-	return &gateway{svc: svc, addr: lis.Addr().String(), req: pb.NewClientRequestServiceClient(cc), agents: pb.NewAgentServiceClient(cc)}
+	return startGateway(t, o, grpc.ChainUnaryInterceptor(authn.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(authn.StreamServerInterceptor()))
 }
 
 func as(ctx context.Context, tok string) context.Context {
@@ -225,7 +202,9 @@ func TestCallerLimits(t *testing.T) {
 	})
 
 	t.Run("a finished handle gives its slot back while it lingers", func(t *testing.T) {
-		g := startAuthGateway(t, rpc.Options{Limits: limits.New(limits.Options{MaxHandles: 1}), FinishedLinger: time.Hour})
+		// The linger outlasts the three exchanges, and the reaper frees
+		// the handles before the end-of-test check.
+		g := startAuthGateway(t, rpc.Options{Limits: limits.New(limits.Options{MaxHandles: 1}), FinishedLinger: 2 * time.Second})
 		a := as(testCtx(t), tokenA)
 		for i := 0; i < 3; i++ {
 			stream, err := g.req.Exchange(a)
@@ -246,6 +225,12 @@ func TestCallerLimits(t *testing.T) {
 					t.Fatalf("exchange %d: %v", i, err)
 				}
 			}
+		}
+		// All three handles are still lingering: each exchange was admitted
+		// while the earlier ones were alive, which a slot held until free
+		// would have refused.
+		if n := g.svc.LiveRequests(); n != 3 {
+			t.Fatalf("%d handles alive after three exchanges, want 3 lingering", n)
 		}
 	})
 

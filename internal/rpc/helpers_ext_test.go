@@ -34,13 +34,13 @@ type gateway struct {
 // startGateway starts the services on 127.0.0.1:0. At cleanup it checks
 // that no request handle is left, then stops the server and closes the
 // service. Call testutil.CheckLeaks before it.
-func startGateway(t *testing.T, o rpc.Options) *gateway {
+func startGateway(t *testing.T, o rpc.Options, srvOpts ...grpc.ServerOption) *gateway {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(srvOpts...)
 	if o.FinishedLinger == 0 {
 		o.FinishedLinger = time.Millisecond // free finished handles at once
 	}
