@@ -50,6 +50,11 @@ func TestAgentSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The headers arrive once the server subscribed: from then on no
+	// event can be missed.
+	if _, err := watch.Header(); err != nil {
+		t.Fatal(err)
+	}
 	name, err := g.agents.GetName(ctx, &pb.GetNameRequest{Agent: "ka", Options: &pb.NameOptions{Host: "127.0.0.1", Port: int32(up.Port)}})
 	if err != nil || name.GetName() != "127.0.0.1:"+strconv.Itoa(up.Port)+":" {
 		t.Fatalf("GetName: %v %v", name, err)

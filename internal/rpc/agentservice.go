@@ -143,6 +143,11 @@ func (a *agentService) WatchAgent(in *pb.WatchAgentRequest, stream grpc.ServerSt
 	}
 	sub := e.agent.Subscribe(watchBuffer)
 	defer sub.Close()
+	// Response headers now say the subscription is live: a caller that
+	// waits for them (Header() in Go) sees every event from here on.
+	if err := stream.SendHeader(nil); err != nil {
+		return toStatus(err)
+	}
 	// The pool numbers events per agent; the subscription's numbering
 	// starts at its first event. Drops only happen while the buffer is
 	// full, so never before the first event: gaps after it show them.

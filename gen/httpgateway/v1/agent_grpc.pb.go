@@ -51,6 +51,8 @@ type AgentServiceClient interface {
 	// `agent.requests` hold, per name, with details of each socket.
 	ListSockets(ctx context.Context, in *ListSocketsRequest, opts ...grpc.CallOption) (*ListSocketsResponse, error)
 	// WatchAgent streams the agent's socket and queue events as they happen.
+	// The server sends the response headers once it has subscribed: a caller
+	// that waits for them misses no later event.
 	WatchAgent(ctx context.Context, in *WatchAgentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAgentResponse], error)
 }
 
@@ -164,6 +166,8 @@ type AgentServiceServer interface {
 	// `agent.requests` hold, per name, with details of each socket.
 	ListSockets(context.Context, *ListSocketsRequest) (*ListSocketsResponse, error)
 	// WatchAgent streams the agent's socket and queue events as they happen.
+	// The server sends the response headers once it has subscribed: a caller
+	// that waits for them misses no later event.
 	WatchAgent(*WatchAgentRequest, grpc.ServerStreamingServer[WatchAgentResponse]) error
 	mustEmbedUnimplementedAgentServiceServer()
 }
