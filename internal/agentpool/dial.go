@@ -38,6 +38,14 @@ type Deps struct {
 	// CheckSocketPath is the egress hook for unix sockets (Check only sees
 	// IP addresses). nil allows everything.
 	CheckSocketPath func(ctx context.Context, path string) error
+	// CheckName is the egress hook for an origin behind a proxy, which the
+	// proxy resolves and connects to, not the pool: a CONNECT tunnel's
+	// target (checked in dialViaProxy) and every absolute-form request's
+	// origin (CheckOrigin, per request, since those sockets are shared by
+	// every origin). It gets the origin's host name or IP literal and port;
+	// a non-nil error denies, reported as Check's are. nil allows every
+	// origin; the proxy's own addresses still go through Check.
+	CheckName func(ctx context.Context, host string, port uint16) error
 }
 
 const defaultDNSTimeout = 10 * time.Second
@@ -58,6 +66,34 @@ type dialed struct {
 	tcp      *net.TCPConn // nil for unix sockets; the connection to the proxy for proxied sockets
 	tls      *TLSInfo     // TLS with the origin
 	proxyTLS *TLSInfo     // TLS with an https proxy
+	timings  *DialTimings // never nil after a successful dial
+}
+
+// DialTimings are the moments of one socket's dial, for tracing (the
+// wall clock, with its monotonic reading). A phase that did not happen
+// has zero times: no DNS for an IP literal or a unix socket, no TLS for
+// http. When a name resolves to several addresses, the connect phase runs
+// from the first attempt to the one that succeeded. For a socket through
+// a proxy the DNS and connect phases are the proxy's (its name, the TCP
+// connection to it), and TLS is the last handshake: the origin's through
+// a CONNECT tunnel, else the proxy's.
+type DialTimings struct {
+	DNSStart, DNSDone         time.Time
+	ConnectStart, ConnectDone time.Time
+	TLSStart, TLSDone         time.Time
+}
+
+// dialTimingsKey carries the *DialTimings a dial stamps, as
+// net/http/httptrace carries a ClientTrace: every path of a dial (direct,
+// through a proxy) stamps the phases it runs without passing the record
+// down each call.
+type dialTimingsKey struct{}
+
+// dialTimingsOf returns the record the dial in ctx stamps, nil outside
+// a socket's dial.
+func dialTimingsOf(ctx context.Context) *DialTimings {
+	dt, _ := ctx.Value(dialTimingsKey{}).(*DialTimings)
+	return dt
 }
 
 // codeEINVAL is libuv's name for an invalid argument at connect time.
@@ -66,8 +102,20 @@ const codeEINVAL = "EINVAL"
 // dial connects to t: resolve (with DNSTimeout), filter by family, check
 // and dial each address in order until one connects (sequential fallback),
 // then TLS for https. A target with a Proxy goes through it (see
-// dialViaProxy). ctx is cancelled when the socket is destroyed.
+// dialViaProxy). ctx is cancelled when the socket is destroyed. The
+// phases are stamped on the DialTimings returned in dialed.timings.
 func (a *Agent) dial(ctx context.Context, name string, t Target) (dialed, error) {
+	dt := new(DialTimings)
+	ctx = context.WithValue(ctx, dialTimingsKey{}, dt)
+	d, err := a.dialTarget(ctx, name, t)
+	if err == nil {
+		d.timings = dt
+	}
+	return d, err
+}
+
+// dialTarget is dial without the timings record.
+func (a *Agent) dialTarget(ctx context.Context, name string, t Target) (dialed, error) {
 	if t.Proxy != nil && t.SocketPath == "" {
 		return a.dialViaProxy(ctx, name, t)
 	}
@@ -98,12 +146,18 @@ func (a *Agent) dial(ctx context.Context, name string, t Target) (dialed, error)
 
 // handshake runs a TLS client handshake over raw, closing raw when it
 // fails; the error carries Node's code for what failed (errTarget names
-// the peer in it).
+// the peer in it). A successful handshake is stamped on the dial's
+// DialTimings, replacing an earlier one (the proxy's, before the
+// origin's).
 func handshake(ctx context.Context, raw net.Conn, cfg *tls.Config, errTarget Target) (*tls.Conn, *TLSInfo, error) {
+	start := time.Now()
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = raw.Close()
 		return nil, nil, tlsError(err, cfg.ServerName, errTarget)
+	}
+	if dt := dialTimingsOf(ctx); dt != nil {
+		dt.TLSStart, dt.TLSDone = start, time.Now()
 	}
 	return tc, tlsInfoOf(tc.ConnectionState()), nil
 }
@@ -121,9 +175,16 @@ func (a *Agent) dialRaw(ctx context.Context, t Target) (net.Conn, error) {
 				return nil, denied(err, t.SocketPath, fmt.Sprintf("egress to unix socket %s denied", t.SocketPath), "", 0)
 			}
 		}
+		dt := dialTimingsOf(ctx)
+		if dt != nil {
+			dt.ConnectStart = time.Now()
+		}
 		c, err := dialer.DialContext(ctx, "unix", t.SocketPath)
 		if err != nil {
 			return nil, classifyDial(err, t.SocketPath, 0)
+		}
+		if dt != nil {
+			dt.ConnectDone = time.Now()
 		}
 		return c, nil
 	}
@@ -142,6 +203,7 @@ func (a *Agent) dialRaw(ctx context.Context, t Target) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	dt := dialTimingsOf(ctx)
 	var firstDenial, lastErr error
 	for _, ip := range addrs {
 		if ip.Is4In6() {
@@ -160,8 +222,14 @@ func (a *Agent) dialRaw(ctx context.Context, t Target) (net.Conn, error) {
 		if ip.Is6() {
 			network = "tcp6"
 		}
+		if dt != nil && dt.ConnectStart.IsZero() {
+			dt.ConnectStart = time.Now()
+		}
 		c, err := dialer.DialContext(ctx, network, ap.String())
 		if err == nil {
+			if dt != nil {
+				dt.ConnectDone = time.Now()
+			}
 			return c, nil
 		}
 		if ctx.Err() != nil {
@@ -190,7 +258,14 @@ func (a *Agent) resolve(ctx context.Context, host string, family int) ([]netip.A
 	}
 	rctx, cancel := context.WithTimeout(ctx, a.deps.DNSTimeout)
 	defer cancel()
+	dt := dialTimingsOf(ctx)
+	if dt != nil {
+		dt.DNSStart = time.Now()
+	}
 	addrs, err := a.deps.Resolver.LookupNetIP(rctx, network, host)
+	if dt != nil {
+		dt.DNSDone = time.Now()
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

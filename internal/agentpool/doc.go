@@ -7,7 +7,11 @@
 // verification error codes), and proxies (Node's proxyEnv: http targets
 // over pooled proxy connections carrying absolute-form requests, https
 // targets through CONNECT tunnels with TLS to the origin; see ProxyFor,
-// Target.Proxy and ProxyAuthError). Everything it holds is inspectable
+// Target.Proxy and ProxyAuthError). The origin behind a proxy, which the
+// proxy resolves, is checked by name (Deps.CheckName): for a CONNECT
+// target when its tunnel is dialed, for an absolute-form request per
+// request through CheckOrigin (origin.go), which the engine calls before
+// each Acquire, since those sockets are shared by every origin. Everything it holds is inspectable
 // through Snapshot and an event feed (Subscribe).
 //
 // Who owns what:

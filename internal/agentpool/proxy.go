@@ -114,8 +114,10 @@ func (e *ProxyAuthError) Unwrap() error { return e.err }
 // to the origin through the tunnel.
 //
 // The egress Check sees the proxy's addresses: the proxy is what is
-// dialed. The origin behind the proxy is the engine's to check (the
-// proxy resolves it, not us).
+// dialed. The origin behind it, which the proxy resolves, goes through
+// Deps.CheckName: here, before anything is dialed, for a CONNECT target
+// (the tunnel serves that one origin); per request for an http target
+// (CheckOrigin, which the engine calls before each Acquire).
 //
 // The proxy connection is verified with the CA, rejectUnauthorized and
 // min/max version of the TLS options that apply to the request (the
@@ -124,6 +126,11 @@ func (e *ProxyAuthError) Unwrap() error { return e.err }
 // certificate and no servername override are sent to the proxy: those
 // options name the origin.
 func (a *Agent) dialViaProxy(ctx context.Context, name string, t Target) (dialed, error) {
+	if t.Protocol == "https:" {
+		if err := a.checkOrigin(ctx, t); err != nil {
+			return dialed{}, err
+		}
+	}
 	phost, pport := proxyenv.HostPort(t.Proxy)
 	pt := Target{Protocol: t.Proxy.Scheme + ":", Host: phost, Port: pport, LocalAddress: t.LocalAddress, Family: t.Family}
 	raw, err := a.dialRaw(ctx, pt)

@@ -41,6 +41,10 @@ type SocketInfo struct {
 	// ProxyRule is the NO_PROXY entry that sent the socket's first request
 	// direct, "" when none did.
 	ProxyRule string
+	// Dial holds the moments of the socket's dial (see DialTimings); nil
+	// while it is connecting. Every SocketInfo of the socket shares it:
+	// read it, never write through it.
+	Dial *DialTimings
 }
 
 // QueuedRequest is one request waiting for a socket.
@@ -122,6 +126,7 @@ func (s *Socket) infoLocked() SocketInfo {
 		ViaProxy:       s.target.Proxy != nil,
 		Proxy:          proxyDisplay(s.target.Proxy),
 		ProxyRule:      s.proxyRule,
+		Dial:           s.timings,
 	}
 	if s.tlsInfo != nil {
 		c := *s.tlsInfo

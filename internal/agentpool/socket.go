@@ -76,6 +76,7 @@ type Socket struct {
 	raddr    net.Addr
 	tlsInfo  *TLSInfo
 	proxyTLS *TLSInfo
+	timings  *DialTimings // read-only once set; shared with SocketInfo
 
 	bytesRead    atomic.Uint64
 	bytesWritten atomic.Uint64
@@ -412,7 +413,7 @@ func (s *Socket) run(ctx context.Context) {
 	}
 	s.conn = &trackedConn{Conn: d.conn, s: s}
 	s.br = bufio.NewReaderSize(s.conn, readBufSize)
-	s.tcp, s.tlsInfo, s.proxyTLS = d.tcp, d.tls, d.proxyTLS
+	s.tcp, s.tlsInfo, s.proxyTLS, s.timings = d.tcp, d.tls, d.proxyTLS, d.timings
 	s.laddr, s.raddr = d.conn.LocalAddr(), d.conn.RemoteAddr()
 	s.state = StateActive
 	s.busy = true

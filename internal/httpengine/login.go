@@ -86,7 +86,7 @@ func (c *ClientRequest) Login(username, password string) error {
 	} else {
 		_ = nr.headers.Set("Authorization", auth)
 	}
-	c.startAttemptLocked(&nr, true)
+	c.startAttemptLocked(&nr, true, AttemptLogin)
 	c.mu.Unlock()
 	c.acquire()
 	return nil

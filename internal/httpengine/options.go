@@ -90,6 +90,42 @@ type Observer interface {
 	OnEvent(ev Event)
 }
 
+// AttemptObserver is an Observer that also follows what events do not
+// show: a new socket's dial, and the start of each attempt after the
+// first. The engine calls it, like OnEvent, synchronously with the
+// request's lock held, under the same rules.
+type AttemptObserver interface {
+	Observer
+	// OnConnected is called when a socket the request got new (not from
+	// the pool) has connected, TLS included, before anything is written
+	// to it. info is the socket then: its peer address and, in info.Dial,
+	// when each phase of the dial ran.
+	OnConnected(info *agentpool.SocketInfo)
+	// OnAttempt is called when the request starts another attempt (see
+	// AttemptKind), before the attempt's head is rendered from h. The
+	// observer may set trace context headers in h, and must change
+	// nothing else. The first attempt has no OnAttempt: its headers are
+	// Options.Headers.
+	OnAttempt(kind AttemptKind, h *OutgoingHeaders)
+}
+
+// AttemptKind says why a request sends its head again.
+type AttemptKind uint8
+
+// The attempts after the first.
+const (
+	// AttemptRedirect is the next hop of a followed redirect, after its
+	// 'redirect' event (in deferred mode, at FollowRedirect).
+	AttemptRedirect AttemptKind = iota + 1
+	// AttemptRetry re-sends an idempotent request on a fresh socket after
+	// the reused one failed before any response byte (see
+	// agentpool.Options.RetryReusedIdempotent).
+	AttemptRetry
+	// AttemptLogin re-sends the request with the credentials given to
+	// Login, after its 'login' event.
+	AttemptLogin
+)
+
 // Node's defaults.
 const (
 	DefaultMaxHeaderSize         = 16 * 1024

@@ -1,6 +1,7 @@
 package httpengine
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
@@ -18,6 +19,20 @@ func (c *ClientRequest) applyProxy(r *resolved) {
 	if c.proxyAuth != "" {
 		r.target.ProxyAuth = c.proxyAuth
 	}
+}
+
+// acquireTarget asks the agent for a socket for t, after the egress check
+// of the origin behind a proxy that an absolute-form request needs per
+// request (agentpool.Agent.CheckOrigin; every other target is checked when
+// dialed). A denied origin fails the request before any socket: 'error',
+// 'close', and no want (nil). Never called with mu held: the check may
+// resolve the origin, and the pool may call back.
+func (c *ClientRequest) acquireTarget(t agentpool.Target) *agentpool.Want {
+	if err := c.agent.CheckOrigin(context.Background(), t); err != nil {
+		c.fail(classify(err, c.r), false)
+		return nil
+	}
+	return c.agent.Acquire(t, exchange{c})
 }
 
 // requestTarget is the request-target of the head: origin-form, or

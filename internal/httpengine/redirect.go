@@ -209,7 +209,7 @@ func (c *ClientRequest) handleRedirect(head *wire.ResponseHead, br *bufio.Reader
 		c.mu.Unlock()
 		return true
 	}
-	c.startAttemptLocked(nr, keepBody)
+	c.startAttemptLocked(nr, keepBody, AttemptRedirect)
 	c.mu.Unlock()
 	c.acquire()
 	return true
@@ -226,7 +226,7 @@ func (c *ClientRequest) FollowRedirect() error {
 	}
 	c.pendingRedirect = nil
 	p.timer.Stop()
-	c.startAttemptLocked(p.next, !c.dropBody)
+	c.startAttemptLocked(p.next, !c.dropBody, AttemptRedirect)
 	c.mu.Unlock()
 	c.acquire()
 	return nil
@@ -238,7 +238,7 @@ func (c *ClientRequest) acquire() {
 	c.mu.Lock()
 	t := c.r.target
 	c.mu.Unlock()
-	want := c.agent.Acquire(t, exchange{c})
+	want := c.acquireTarget(t)
 	c.mu.Lock()
 	c.want = want
 	c.mu.Unlock()
@@ -302,11 +302,16 @@ func (c *ClientRequest) resetAttemptLocked() {
 
 // startAttemptLocked prepares a new attempt with options nr: the head is
 // rendered again for the new target and, with keepBody, the body seen so far
-// is queued again (replayed); later writes follow as usual. Callers then
-// call acquire without mu.
-func (c *ClientRequest) startAttemptLocked(nr *resolved, keepBody bool) {
+// is queued again (replayed); later writes follow as usual. An
+// AttemptObserver hears of it (kind) before the head is rendered, so that
+// the attempt carries its own trace context. Callers then call acquire
+// without mu.
+func (c *ClientRequest) startAttemptLocked(nr *resolved, keepBody bool, kind AttemptKind) {
 	c.resetAttemptLocked()
 	c.r = nr
+	if ao, ok := nr.opts.Observer.(AttemptObserver); ok {
+		ao.OnAttempt(kind, &nr.headers)
+	}
 	c.headersSent, c.head, c.chunked, c.contentLength = false, nil, false, -1
 	c.finished, c.bodySent = false, 0
 	c.pend, c.pendBytes = nil, 0

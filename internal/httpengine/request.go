@@ -150,7 +150,7 @@ func Request(agent *agentpool.Agent, oneTime bool, o Options, bufferBytes int) (
 		})
 		c.mu.Unlock()
 	}
-	c.want = agent.Acquire(r.target, exchange{c})
+	c.want = c.acquireTarget(r.target)
 	return c, nil
 }
 
@@ -410,6 +410,10 @@ func (x exchange) OnConnect(err error) {
 	}
 	c.conn = c.sock.Conn()
 	c.phase = phaseConnected
+	if ao, ok := c.r.opts.Observer.(AttemptObserver); ok && !c.reused {
+		info := c.sock.Info()
+		ao.OnConnected(&info)
+	}
 	if c.expectWait && c.expectTimer == nil {
 		c.expectTimer = time.AfterFunc(c.r.opts.ExpectContinueTimeout, c.releaseExpect)
 	}

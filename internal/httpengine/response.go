@@ -315,7 +315,7 @@ func (c *ClientRequest) retry(ne *nodeerr.Error) bool {
 	}
 	c.retried = true
 	old := c.sock
-	c.startAttemptLocked(c.r, true)
+	c.startAttemptLocked(c.r, true, AttemptRetry)
 	c.mu.Unlock()
 	old.Destroy(asError(ne))
 	c.acquire()

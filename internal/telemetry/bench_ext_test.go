@@ -43,22 +43,37 @@ func cpuTime() time.Duration {
 const benchMaxMsg = 160 << 20
 
 // startBenchGateway starts the rpc service on a loopback gRPC server in
-// one of three modes: off (no stats handler, no observer: the gateway
-// before this package); noexport (what serve runs with nothing
-// configured: otelgrpc and the observer over no-op providers, trace
-// context propagated, the summary log line to a discarding JSON handler at
-// warn, as bench/ runs it); on (the same with a recording tracer provider
-// behind a batch processor and a meter provider with a reader). It returns
-// a client; everything stops when b ends.
-func startBenchGateway(b *testing.B, mode string) pb.ClientRequestServiceClient {
+// one of these modes:
+//   - off: no stats handler, no observer (the gateway without this
+//     package);
+//   - noexport: what serve runs with nothing configured: the server
+//     handler and the observer over no-op providers, trace context
+//     propagated, the summary log line to a discarding JSON handler at
+//     warn, as bench/ runs it;
+//   - on: the same with a recording tracer provider behind a batch
+//     processor (to an exporter that drops the spans) and a meter
+//     provider with a reader;
+//   - rpconly: on's providers and server handler (otelgrpc's SERVER span
+//     and rpc.server metrics) without the observer: what is otelgrpc's
+//     and the SDK's, not the HTTP client span's;
+//   - unsampled: on, for a caller whose trace is not sampled (what most
+//     requests cost under a ratio sampler: no span records, the metrics
+//     do).
+//
+// It returns a client, and a func that waits until the spans ended so far
+// went through the batch processor (a no-op but with a tracer provider);
+// everything stops when b ends.
+func startBenchGateway(b *testing.B, mode string) (pb.ClientRequestServiceClient, func()) {
 	o := rpc.Options{MaxFetchResponseBytes: benchMaxMsg - 1<<20}
 	sopts := []grpc.ServerOption{grpc.MaxRecvMsgSize(benchMaxMsg), grpc.MaxSendMsgSize(benchMaxMsg)}
 	copts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(benchMaxMsg), grpc.MaxCallSendMsgSize(benchMaxMsg))}
+	flush := func() {}
 	if mode != "off" {
 		var to telemetry.Options
-		if mode == "on" {
+		if mode != "noexport" {
 			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
+			flush = func() { _ = tp.ForceFlush(context.Background()) }
 			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 			b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
@@ -69,10 +84,12 @@ func startBenchGateway(b *testing.B, mode string) pb.ClientRequestServiceClient 
 		if err != nil {
 			b.Fatal(err)
 		}
-		o.NewObserver = func(ctx context.Context, ri *rpc.RequestInfo) httpengine.Observer {
-			return tel.NewObserver(ctx, telemetry.Request{Options: ri.Options, Agent: ri.Agent, Propagate: ri.Propagate})
+		if mode != "rpconly" {
+			o.NewObserver = func(ctx context.Context, ri *rpc.RequestInfo) httpengine.Observer {
+				return tel.NewObserver(ctx, telemetry.Request{Options: ri.Options, Agent: ri.Agent, Propagate: ri.Propagate})
+			}
+			o.AgentCreated = tel.WatchAgent
 		}
-		o.AgentCreated = tel.WatchAgent
 		sopts = append(sopts, grpc.StatsHandler(tel.ServerHandler()))
 	}
 	svc := rpc.New(o)
@@ -92,28 +109,33 @@ func startBenchGateway(b *testing.B, mode string) pb.ClientRequestServiceClient 
 		srv.Stop()
 		svc.Close()
 	})
-	return pb.NewClientRequestServiceClient(cc)
+	return pb.NewClientRequestServiceClient(cc), flush
 }
 
-// tracedCtx is a caller's context with a sampled traceparent: the caller
-// is traced in every mode; its own instrumentation is not the gateway's
-// cost, so the client has none.
-func tracedCtx() context.Context {
-	return metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+// tracedCtx is a caller's context with a traceparent, sampled but in
+// mode unsampled: the caller is traced in every mode; its own
+// instrumentation is not the gateway's cost, so the client has none.
+func tracedCtx(mode string) context.Context {
+	tp := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	if mode == "unsampled" {
+		tp = tp[:len(tp)-2] + "00"
+	}
+	return metadata.AppendToOutgoingContext(context.Background(), "traceparent", tp)
 }
 
 // BenchmarkFetchTracing measures a small Fetch (GET, 5-byte body, keep-alive)
-// through the real gRPC server from a traced caller, in the three modes of
-// startBenchGateway. cpu-ns/op is the whole process's CPU (gateway, client
-// and upstream) per request, from getrusage; compare the modes in the same
-// run.
+// through the real gRPC server from a traced caller, in each mode of
+// startBenchGateway, one after the other. cpu-ns/op is the whole process's
+// CPU (gateway, client and upstream) per request, from getrusage; compare
+// the modes in the same run (BenchmarkFetchTracingInterleaved does it
+// side by side).
 func BenchmarkFetchTracing(b *testing.B) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
 	defer up.Close()
-	for _, mode := range []string{"off", "noexport", "on"} {
+	for _, mode := range []string{"off", "noexport", "on", "rpconly", "unsampled"} {
 		b.Run(mode, func(b *testing.B) {
-			c := startBenchGateway(b, mode)
-			ctx := tracedCtx()
+			c, _ := startBenchGateway(b, mode)
+			ctx := tracedCtx(mode)
 			in := &pb.FetchRequest{Url: up.URL + "/x"}
 			if _, err := c.Fetch(ctx, in); err != nil { // warm: connections up
 				b.Fatal(err)
@@ -129,6 +151,63 @@ func BenchmarkFetchTracing(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
+	}
+}
+
+// BenchmarkFetchTracingInterleaved is BenchmarkFetchTracing's modes side
+// by side: a gateway per mode, all running, take turns, a batch of
+// requests each, in an order that rotates every round, so that a shared
+// machine's drift hits every mode alike. Each op is one request in each
+// mode; it reports each mode's cpu-ns per request and its overhead over
+// off in percent. A batch is long enough for the garbage collection its
+// allocations cause to run within it (the modes share one heap, so the
+// collector's cost spreads somewhat across them), and a batch with a
+// tracer provider ends when the batch processor has taken its spans.
+func BenchmarkFetchTracingInterleaved(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
+	defer up.Close()
+	modes := []string{"off", "noexport", "on", "rpconly", "unsampled"}
+	type gw struct {
+		c     pb.ClientRequestServiceClient
+		ctx   context.Context
+		flush func()
+		cpu   time.Duration
+	}
+	gws := make([]*gw, len(modes))
+	in := &pb.FetchRequest{Url: up.URL + "/x"}
+	for i, m := range modes {
+		c, flush := startBenchGateway(b, m)
+		ctx := tracedCtx(m)
+		if _, err := c.Fetch(ctx, in); err != nil { // warm: connections up
+			b.Fatal(err)
+		}
+		gws[i] = &gw{c: c, ctx: ctx, flush: flush}
+	}
+	const batch = 256
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done, round := 0, 0; done < b.N; round++ {
+		n := min(batch, b.N-done)
+		for k := range gws {
+			g := gws[(round+k)%len(gws)]
+			cpu0 := cpuTime()
+			for i := 0; i < n; i++ {
+				if _, err := g.c.Fetch(g.ctx, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			g.flush()
+			g.cpu += cpuTime() - cpu0
+		}
+		done += n
+	}
+	b.StopTimer()
+	per := func(g *gw) float64 { return float64(g.cpu) / float64(b.N) }
+	for i, m := range modes {
+		b.ReportMetric(per(gws[i]), m+"-cpu-ns/op")
+	}
+	for i, m := range modes[1:] {
+		b.ReportMetric(100*(per(gws[i+1])/per(gws[0])-1), m+"-overhead-%")
 	}
 }
 
@@ -153,8 +232,8 @@ func BenchmarkFetchParallel(b *testing.B) {
 		callers int
 	}{{"small_c32", "/x", 32}, {"1m_c8", "/1m", 8}} {
 		b.Run(tc.name, func(b *testing.B) {
-			c := startBenchGateway(b, "noexport")
-			ctx := tracedCtx()
+			c, _ := startBenchGateway(b, "noexport")
+			ctx := tracedCtx("noexport")
 			in := &pb.FetchRequest{Url: up.URL + tc.path}
 			if _, err := c.Fetch(ctx, in); err != nil {
 				b.Fatal(err)

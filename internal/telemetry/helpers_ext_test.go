@@ -5,6 +5,8 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -64,14 +66,13 @@ type rig struct {
 	ended  chan struct{}
 	reader *sdkmetric.ManualReader
 	logs   *lockedBuffer
-	svc    *rpc.Service
 	req    pb.ClientRequestServiceClient
 	agents pb.AgentServiceClient
 }
 
 // startRig starts it; everything stops at cleanup. Call
-// testutil.CheckLeaks first.
-func startRig(t *testing.T) *rig {
+// testutil.CheckLeaks first. with, if given, adjusts the rpc options.
+func startRig(t *testing.T, with ...func(*rpc.Options)) *rig {
 	t.Helper()
 	r := &rig{rec: tracetest.NewSpanRecorder(), ended: make(chan struct{}, 1), reader: sdkmetric.NewManualReader(), logs: &lockedBuffer{}}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(r.rec), sdktrace.WithSpanProcessor(endNotifier{r.ended}))
@@ -81,14 +82,37 @@ func startRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.svc = rpc.New(rpc.Options{
-		FinishedLinger: time.Millisecond,
+	t.Cleanup(func() { // after the gateway's cleanup: spans end as it stops
+		_ = tp.Shutdown(context.Background())
+		_ = mp.Shutdown(context.Background())
+	})
+	cc := startGateway(t, tel, func(o *rpc.Options) {
+		o.FinishedLinger = time.Millisecond
+		for _, f := range with {
+			f(o)
+		}
+	}, grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(propagation.TraceContext{}))))
+	r.req, r.agents = pb.NewClientRequestServiceClient(cc), pb.NewAgentServiceClient(cc)
+	return r
+}
+
+// startGateway starts the rpc service with tel's observer, agent watch
+// and server handler on a loopback gRPC server (with, if set, adjusts the
+// rpc options), and returns a client connection with the dial options
+// given; everything stops at cleanup.
+func startGateway(t *testing.T, tel *telemetry.Telemetry, with func(*rpc.Options), dial ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	o := rpc.Options{
 		NewObserver: func(ctx context.Context, ri *rpc.RequestInfo) httpengine.Observer {
 			return tel.NewObserver(ctx, telemetry.Request{Options: ri.Options, Agent: ri.Agent, Propagate: ri.Propagate})
 		},
 		AgentCreated: tel.WatchAgent,
-	})
-	if err := tel.WatchAgents(r.svc.Agents); err != nil {
+	}
+	if with != nil {
+		with(&o)
+	}
+	svc := rpc.New(o)
+	if err := tel.WatchAgents(svc.Agents); err != nil {
 		t.Fatal(err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -96,27 +120,23 @@ func startRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(grpc.StatsHandler(tel.ServerHandler()))
-	r.svc.Register(srv)
+	svc.Register(srv)
 	served := make(chan struct{})
 	go func() { // ends when srv stops
 		defer close(served)
 		_ = srv.Serve(lis)
 	}()
-	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(propagation.TraceContext{}))))
+	cc, err := grpc.NewClient(lis.Addr().String(), append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, dial...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.req, r.agents = pb.NewClientRequestServiceClient(cc), pb.NewAgentServiceClient(cc)
 	t.Cleanup(func() {
 		_ = cc.Close()
 		srv.Stop()
 		<-served
-		r.svc.Close()
-		_ = tp.Shutdown(context.Background())
-		_ = mp.Shutdown(context.Background())
+		svc.Close()
 	})
-	return r
+	return cc
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -169,6 +189,8 @@ func eventNames(s sdktrace.ReadOnlySpan) []string {
 	return out
 }
 
+// eventAttrs returns the attributes of the first event called name, nil
+// when there is none.
 func eventAttrs(s sdktrace.ReadOnlySpan, name string) map[attribute.Key]attribute.Value {
 	for _, e := range s.Events() {
 		if e.Name == name {
@@ -196,4 +218,45 @@ func (r *rig) collect(t *testing.T) map[string]metricdata.Metrics {
 		}
 	}
 	return out
+}
+
+// traceparents records the traceparent header of each request an
+// upstream gets, in arrival order and per path.
+type traceparents struct {
+	mu     sync.Mutex
+	all    []string
+	byPath map[string][]string
+}
+
+// startTraceparentUpstream starts an httptest server that records each
+// request's traceparent, then runs h; it stops at cleanup.
+func startTraceparentUpstream(t *testing.T, h http.HandlerFunc) (*httptest.Server, *traceparents) {
+	t.Helper()
+	rec := &traceparents{byPath: map[string][]string{}}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		tp := req.Header.Get("traceparent")
+		rec.mu.Lock()
+		rec.all = append(rec.all, tp)
+		rec.byPath[req.URL.Path] = append(rec.byPath[req.URL.Path], tp)
+		rec.mu.Unlock()
+		if h != nil {
+			h(w, req)
+		}
+	}))
+	t.Cleanup(up.Close)
+	return up, rec
+}
+
+// seen returns the traceparents so far, in arrival order.
+func (r *traceparents) seen() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.all...)
+}
+
+// of returns the traceparents path got so far, in arrival order.
+func (r *traceparents) of(path string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.byPath[path]...)
 }

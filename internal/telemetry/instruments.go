@@ -2,7 +2,9 @@ package telemetry
 
 import (
 	"errors"
+	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -16,6 +18,7 @@ type instruments struct {
 	activeRequests  metric.Int64UpDownCounter
 	connDuration    metric.Float64Histogram
 	meter           metric.Meter
+	sets            attrSets
 }
 
 func newInstruments(m metric.Meter) (*instruments, error) {
@@ -30,4 +33,77 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 		metric.WithUnit("s"), metric.WithDescription("The duration of the successfully established outbound HTTP connections."),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
 	return in, errors.Join(errs[:]...)
+}
+
+// maxAttrSets bounds attrSets; past it the cache starts over (the metric
+// SDK bounds the series anyway: a target that varies per request gains
+// nothing from caching).
+const maxAttrSets = 4096
+
+// setKey is what the attribute set of a request metric holds.
+// Active-request sets have only the target; duration sets the outcome too.
+type setKey struct {
+	method, scheme, host string
+	port                 int
+	active               bool
+	status               int
+	proto, errType       string
+}
+
+// attrSets caches the measurement options of each attribute set the
+// request metrics record with, so that a request like an earlier one
+// builds none (attribute.NewSet sorts and allocates, the option boxes it,
+// and a variadic option list passed on would be allocated at each call).
+type attrSets struct {
+	mu sync.Mutex // guards m
+	m  map[setKey]*setOptions
+}
+
+// setOptions are one attribute set's option lists, shared and never
+// modified: pass them on with "...".
+type setOptions struct {
+	add    []metric.AddOption
+	record []metric.RecordOption
+}
+
+// options returns the options of k, building them on a miss.
+func (c *attrSets) options(k setKey) *setOptions {
+	c.mu.Lock()
+	so, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return so
+	}
+	attrs := make([]attribute.KeyValue, 0, 7)
+	attrs = append(attrs,
+		attribute.String(keyMethod, k.method),
+		attribute.String(keyServerAddress, k.host),
+		attribute.Int(keyServerPort, k.port),
+		attribute.String(keyScheme, k.scheme))
+	attrs = appendOutcome(attrs, k.status, k.proto, k.errType)
+	opt := metric.WithAttributeSet(attribute.NewSet(attrs...))
+	so = &setOptions{add: []metric.AddOption{opt}, record: []metric.RecordOption{opt}}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxAttrSets {
+		c.m = make(map[setKey]*setOptions)
+	}
+	c.m[k] = so
+	c.mu.Unlock()
+	return so
+}
+
+// appendOutcome appends what an attempt's span and duration share of its
+// outcome: the status code, the protocol version and error.type, each
+// when known.
+func appendOutcome(attrs []attribute.KeyValue, status int, proto, errType string) []attribute.KeyValue {
+	if status > 0 {
+		attrs = append(attrs, attribute.Int(keyStatus, status))
+	}
+	if proto != "" {
+		attrs = append(attrs, attribute.String(keyProtoVersion, proto))
+	}
+	if errType != "" {
+		attrs = append(attrs, attribute.String(keyErrorType, errType))
+	}
+	return attrs
 }

@@ -74,6 +74,22 @@ func wantEvents(t *testing.T, s sdktrace.ReadOnlySpan, want string) {
 	}
 }
 
+// wantEventTimes checks that the span's events are in time order and
+// within the span: the dial phases' events carry their own moments.
+func wantEventTimes(t *testing.T, s sdktrace.ReadOnlySpan) {
+	t.Helper()
+	prev := s.StartTime()
+	for _, e := range s.Events() {
+		if e.Time.Before(prev) {
+			t.Errorf("span %q: event %s at %v, before the previous moment %v", s.Name(), e.Name, e.Time, prev)
+		}
+		prev = e.Time
+	}
+	if s.EndTime().Before(prev) {
+		t.Errorf("span %q ends at %v, before its last event at %v", s.Name(), s.EndTime(), prev)
+	}
+}
+
 func hostPort(t *testing.T, rawURL string) (string, int) {
 	t.Helper()
 	h, p, err := net.SplitHostPort(strings.TrimPrefix(rawURL, "http://"))
@@ -132,7 +148,24 @@ func TestKeepAliveGetTwice(t *testing.T) {
 		wantAttr(t, s, "network.protocol.version", "1.1")
 		wantNoAttr(t, s, "error.type")
 		wantNoAttr(t, s, "http.request.resend_count")
-		wantEvents(t, s, "socket finish response")
+		// The peer is known on a new socket (once connected) and on a
+		// pooled one (when assigned).
+		wantAttr(t, s, "network.peer.address", "127.0.0.1")
+		wantAttr(t, s, "network.peer.port", port)
+		if i == 0 {
+			// A new socket to an IP literal: connected, no DNS, no TLS.
+			wantEvents(t, s, "socket socket.connect finish response")
+			ev := eventAttrs(s, "socket.connect")
+			if ev["network.peer.address"].AsString() != "127.0.0.1" || ev["network.peer.port"].AsInt64() != int64(port) {
+				t.Errorf("socket.connect event %v, want the peer", ev)
+			}
+			if d, ok := ev["httpgateway.duration_ms"]; !ok || d.AsFloat64() < 0 {
+				t.Errorf("socket.connect duration %v", d.AsInterface())
+			}
+		} else {
+			wantEvents(t, s, "socket finish response") // reused: nothing dialed
+		}
+		wantEventTimes(t, s)
 		if s.Status().Code != codes.Unset {
 			t.Errorf("span %d: status %v, want unset", i, s.Status())
 		}
@@ -144,10 +177,6 @@ func TestKeepAliveGetTwice(t *testing.T) {
 			t.Errorf("span %d: socket event agent %q, want global", i, got)
 		}
 	}
-	// A pooled socket knows its peer when assigned; a new one is still
-	// connecting then (see the package README: the engine change needed).
-	wantAttr(t, spans[1], "network.peer.address", "127.0.0.1")
-	wantAttr(t, spans[1], "network.peer.port", port)
 	for _, s := range spans {
 		wantTree(t, r, s, "Fetch")
 	}
@@ -286,7 +315,7 @@ func TestAbort(t *testing.T) {
 	}
 	s := r.waitSpans(t, 1, clientSpans)[0]
 	wantTree(t, r, s, "Request")
-	wantEvents(t, s, "socket finish abort error")
+	wantEvents(t, s, "socket socket.connect finish abort error")
 	wantAttr(t, s, "httpgateway.cancelled", true)
 	wantNoAttr(t, s, "error.type")
 	if s.Status().Code != codes.Unset {
@@ -315,17 +344,19 @@ func Test503(t *testing.T) {
 	}
 }
 
+// TestRedirectFollowed: each hop is a span of its own (resend_count),
+// and each carries its own traceparent: the upstream sees the span id of
+// the hop that reached it, in the caller's trace.
 func TestRedirectFollowed(t *testing.T) {
 	testutil.CheckLeaks(t)
 	r := startRig(t)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	up, tps := startTraceparentUpstream(t, func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/a" {
 			http.Redirect(w, req, "/b?sig=secret1&x=1", http.StatusFound)
 			return
 		}
 		io.WriteString(w, "b")
-	}))
-	t.Cleanup(up.Close)
+	})
 	res, err := r.req.Fetch(testCtx(t), &pb.FetchRequest{Url: up.URL + "/a",
 		Options: &pb.RequestOptions{Redirect: pb.RedirectMode_REDIRECT_MODE_FOLLOW}})
 	if err != nil || res.GetStatusCode() != 200 {
@@ -335,20 +366,28 @@ func TestRedirectFollowed(t *testing.T) {
 	a, b := spans[0], spans[1]
 	for _, s := range spans {
 		wantTree(t, r, s, "Fetch")
+		wantEventTimes(t, s)
+	}
+	if a.Parent().SpanID() != b.Parent().SpanID() {
+		t.Error("the hops are under different RPC spans; want both under the Fetch")
 	}
 	wantAttr(t, a, "url.full", up.URL+"/a")
 	wantAttr(t, a, "http.response.status_code", 302)
 	wantNoAttr(t, a, "http.request.resend_count")
-	wantEvents(t, a, "socket finish redirect")
+	wantEvents(t, a, "socket socket.connect finish redirect")
 	if got := eventAttrs(a, "redirect")["httpgateway.redirect.location"].AsString(); got != up.URL+"/b?sig=REDACTED&x=1" {
 		t.Errorf("redirect location %q", got)
 	}
 	wantAttr(t, b, "url.full", up.URL+"/b?sig=REDACTED&x=1")
 	wantAttr(t, b, "http.response.status_code", 200)
 	wantAttr(t, b, "http.request.resend_count", 1)
+	wantAttr(t, b, "network.peer.address", "127.0.0.1")
 	wantEvents(t, b, "socket finish response")
 	if got := eventAttrs(b, "socket")["httpgateway.socket.reused"].AsBool(); !got {
 		t.Error("the second hop did not reuse the drained socket")
+	}
+	if b.StartTime().Before(a.EndTime()) {
+		t.Errorf("hop 2 starts at %v, before hop 1 ends at %v", b.StartTime(), a.EndTime())
 	}
 	for _, s := range spans {
 		if s.Status().Code != codes.Unset {
@@ -357,6 +396,43 @@ func TestRedirectFollowed(t *testing.T) {
 	}
 	if strings.Contains(r.logs.String(), "secret1") {
 		t.Errorf("the log holds a signature:\n%s", r.logs.String())
+	}
+
+	tpA, tpB := tps.of("/a"), tps.of("/b")
+	if len(tpA) != 1 || len(tpB) != 1 {
+		t.Fatalf("traceparents /a %q /b %q, want one each", tpA, tpB)
+	}
+	wantTraceparent(t, "/a", tpA[0], a)
+	wantTraceparent(t, "/b", tpB[0], b)
+	if tpA[0] == tpB[0] {
+		t.Errorf("both hops sent traceparent %s", tpA[0])
+	}
+
+	// With propagation off, no hop carries one.
+	off := false
+	if _, err := r.req.Fetch(testCtx(t), &pb.FetchRequest{Url: up.URL + "/a",
+		Options: &pb.RequestOptions{Redirect: pb.RedirectMode_REDIRECT_MODE_FOLLOW, PropagateTraceContext: &off}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/a", "/b"} {
+		if got := tps.of(path); len(got) != 2 || got[1] != "" {
+			t.Errorf("propagation off: %s got traceparents %q, want the second empty", path, got)
+		}
+	}
+}
+
+// wantTraceparent checks that tp names span: its trace and, as the
+// parent id, its span id (the upstream's parent is that attempt).
+func wantTraceparent(t *testing.T, what, tp string, span sdktrace.ReadOnlySpan) {
+	t.Helper()
+	parts := strings.Split(tp, "-")
+	if len(parts) != 4 {
+		t.Errorf("%s: traceparent %q", what, tp)
+		return
+	}
+	sc := span.SpanContext()
+	if parts[1] != sc.TraceID().String() || parts[2] != sc.SpanID().String() {
+		t.Errorf("%s: traceparent %s, want trace %s parent %s (its attempt's span)", what, tp, sc.TraceID(), sc.SpanID())
 	}
 }
 
@@ -398,14 +474,7 @@ func TestRedaction(t *testing.T) {
 func TestPropagation(t *testing.T) {
 	testutil.CheckLeaks(t)
 	r := startRig(t)
-	var mu sync.Mutex
-	var seen []string
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		mu.Lock()
-		seen = append(seen, req.Header.Get("traceparent"))
-		mu.Unlock()
-	}))
-	t.Cleanup(up.Close)
+	up, tps := startTraceparentUpstream(t, nil)
 	off := false
 	if _, err := r.agents.CreateAgent(testCtx(t), &pb.CreateAgentRequest{Name: "quiet", Options: &pb.AgentOptions{PropagateTraceContext: &off}}); err != nil {
 		t.Fatal(err)
@@ -422,8 +491,7 @@ func TestPropagation(t *testing.T) {
 		}
 	}
 	spans := r.waitSpans(t, 4, clientSpans)
-	mu.Lock()
-	defer mu.Unlock()
+	seen := tps.seen()
 	for i, wantHeader := range []bool{true, false, false, true} {
 		tp := seen[i]
 		if !wantHeader {

@@ -84,10 +84,34 @@ func redactParsed(u *url.URL) string {
 	return u.String()
 }
 
+// hasSensitiveParam reports whether the raw query q has a parameter
+// whose value redactQuery would replace. It allocates only for names
+// that are escaped or not in lower case.
+func hasSensitiveParam(q string) bool {
+	for q != "" {
+		var part string
+		part, q, _ = strings.Cut(q, "&")
+		name, _, hasValue := strings.Cut(part, "=")
+		if !hasValue {
+			continue
+		}
+		if strings.ContainsAny(name, "%+") {
+			if dec, err := url.QueryUnescape(name); err == nil {
+				name = dec
+			}
+		}
+		if sensitiveParam(name) {
+			return true
+		}
+	}
+	return false
+}
+
 // redactQuery rewrites a raw query keeping its order and encoding, with
-// the values of sensitive parameters replaced.
+// the values of sensitive parameters replaced; q itself when there are
+// none.
 func redactQuery(q string) string {
-	if !strings.ContainsRune(q, '=') {
+	if !hasSensitiveParam(q) {
 		return q
 	}
 	var b strings.Builder

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/health/grpc_health_v1"
@@ -47,7 +48,18 @@ type Telemetry struct {
 	// metrics is false with a no-op meter provider: nothing is recorded,
 	// so no attributes are built and no agent is watched.
 	metrics bool
+	// tracing is false with a no-op tracer provider: no span is started
+	// (the trace context injected is the caller's, as a no-op span would
+	// carry it).
+	tracing bool
+	// sdkSpans: the spans are the SDK's, whose SetAttributes copies what
+	// it is given, so the observer may lend it a pooled buffer.
+	sdkSpans     bool
+	socketEvents socketEvents
 }
+
+// clientSpan are the start options of every HTTP client span.
+var clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 
 // New builds the instrumentation over the given providers.
 func New(o Options) (*Telemetry, error) {
@@ -68,14 +80,18 @@ func New(o Options) (*Telemetry, error) {
 		return nil, err
 	}
 	_, noMetrics := o.MeterProvider.(metricnoop.MeterProvider)
+	_, noTraces := o.TracerProvider.(tracenoop.TracerProvider)
+	_, sdkSpans := o.TracerProvider.(*sdktrace.TracerProvider)
 	return &Telemetry{
-		metrics: !noMetrics,
-		tp:      o.TracerProvider,
-		mp:      o.MeterProvider,
-		prop:    o.Propagator,
-		log:     o.Logger,
-		tracer:  o.TracerProvider.Tracer(scope, trace.WithInstrumentationVersion(Version)),
-		inst:    inst,
+		metrics:  !noMetrics,
+		tracing:  !noTraces,
+		sdkSpans: sdkSpans,
+		tp:       o.TracerProvider,
+		mp:       o.MeterProvider,
+		prop:     o.Propagator,
+		log:      o.Logger,
+		tracer:   o.TracerProvider.Tracer(scope, trace.WithInstrumentationVersion(Version)),
+		inst:     inst,
 	}, nil
 }
 
@@ -91,8 +107,12 @@ func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.mp }
 // ServerHandler returns the gRPC server stats handler: a SERVER span per
 // RPC (the parent of the HTTP client spans) continuing the caller's trace
 // context from the gRPC metadata, and the rpc.server.* metrics. Health
-// checks are left out: probes would drown the traces.
+// checks are left out: probes would drown the traces. With neither traces
+// nor metrics exported it only continues the caller's trace context.
 func (t *Telemetry) ServerHandler() stats.Handler {
+	if !t.tracing && !t.metrics {
+		return propagationHandler{prop: t.prop}
+	}
 	return otelgrpc.NewServerHandler(
 		otelgrpc.WithTracerProvider(t.tp),
 		otelgrpc.WithMeterProvider(t.mp),
