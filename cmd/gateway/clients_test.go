@@ -22,8 +22,16 @@ import (
 // given extra flags and returns its address; it stops at cleanup.
 func startServe(t *testing.T, extra ...string) string {
 	t.Helper()
+	addr, _ := startServeIO(t, nil, extra...)
+	return addr
+}
+
+// startServeIO is startServe with an environment; it also returns the
+// serve's streams (its log is stderr).
+func startServeIO(t *testing.T, env map[string]string, extra ...string) (string, *testIO) {
+	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
-	serveIO := &testIO{}
+	serveIO := &testIO{env: env}
 	serveIO.stderr.watch = make(chan string, 16)
 	done := make(chan int, 1)
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "5s"}, extra...)
@@ -39,7 +47,7 @@ func startServe(t *testing.T, extra ...string) string {
 			t.Error("serve did not stop")
 		}
 	})
-	return addr
+	return addr, serveIO
 }
 
 // echoUpstream answers with the method, a header and the body it got.

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,4 +101,80 @@ func TestServeProxyFromEnv(t *testing.T) {
 			t.Fatalf("exit %d, stderr %s", code, errOut)
 		}
 	})
+}
+
+// TestServeEgressRoles runs `gateway serve` with per-role egress settings
+// and callers of three roles (tokens file), fetching through it with
+// `gateway fetch --token`: each caller's requests dial under its role's
+// policy, a report-only role's denial is logged and goes through, and so is
+// every denial of a base policy in report-only mode.
+func TestServeEgressRoles(t *testing.T) {
+	testutil.CheckLeaks(t)
+	reached := func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("reached")) }
+	upA := httptest.NewServer(http.HandlerFunc(reached))
+	t.Cleanup(upA.Close)
+	upB := httptest.NewServer(http.HandlerFunc(reached))
+	t.Cleanup(upB.Close)
+	hostB := strings.TrimPrefix(upB.URL, "http://")
+	const (
+		tokCI    = "token-ci-0123456789abcdef"
+		tokAudit = "token-audit-0123456789abc"
+		tokPlain = "token-plain-0123456789abc"
+	)
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte(tokCI+" ci-bot ci\n"+tokAudit+" auditor audit\n"+tokPlain+" plain\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, serveIO := startServeIO(t, nil, "--auth-tokens-file", tokens, "--egress-allow", "127.0.0.1/32",
+		"--egress-roles", "ci:allow-list-only,ci:allow:"+strings.TrimPrefix(upA.URL, "http://"),
+		"--egress-roles", "audit:mode:report-only,audit:deny:"+hostB)
+	reportAddr, reportIO := startServeIO(t, nil, "--egress-mode", "report-only")
+
+	tests := []struct {
+		name      string
+		addr      string
+		token     string
+		url       string
+		wantCode  int
+		wantInErr []string
+	}{
+		{name: "ci reaches its allow list", addr: addr, token: tokCI, url: upA.URL},
+		{name: "ci is limited to its allow list", addr: addr, token: tokCI, url: upB.URL,
+			wantCode: 1, wantInErr: []string{"ERR_GATEWAY_EGRESS_DENIED", "PermissionDenied", "default-deny:loopback"}},
+		{name: "no role: the base policy", addr: addr, token: tokPlain, url: upB.URL},
+		{name: "report-only role", addr: addr, token: tokAudit, url: upB.URL},
+		{name: "report-only base policy", addr: reportAddr, url: upB.URL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"fetch", "--addr", tt.addr, tt.url}
+			if tt.token != "" {
+				args = append(args, "--token", tt.token)
+			}
+			code, out, errOut := runIn(t, nil, args...)
+			if code != tt.wantCode || (code == 0 && out != "reached") {
+				t.Fatalf("fetch: exit %d stdout %q stderr %q", code, out, errOut)
+			}
+			for _, w := range tt.wantInErr {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("fetch stderr lacks %q: %s", w, errOut)
+				}
+			}
+		})
+	}
+	// The report-only denials were logged (at warn, with rule and role)
+	// before the dials went ahead.
+	for _, c := range []struct {
+		log  string
+		want []string
+	}{
+		{serveIO.stderr.String(), []string{`"msg":"egress would be denied (report-only)"`, `"rule":"role:audit:deny:` + hostB + `"`, `"role":"audit"`, `"level":"WARN"`}},
+		{reportIO.stderr.String(), []string{`"msg":"egress would be denied (report-only)"`, `"rule":"default-deny:loopback 127.0.0.0/8"`, `"mode":"report-only"`}},
+	} {
+		for _, w := range c.want {
+			if !strings.Contains(c.log, w) {
+				t.Errorf("serve log lacks %s:\n%s", w, c.log)
+			}
+		}
+	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
@@ -46,6 +45,7 @@ type fetchArgs struct {
 	verbose                                            bool
 	timeout                                            time.Duration
 	maxBytes                                           int64
+	conn                                               clientConn
 }
 
 // runFetch is the curl-like client of a running gateway: the response body
@@ -66,8 +66,10 @@ func runFetch(ctx context.Context, io *stdio, args []string) int {
 	fs.StringVar(&a.redirect, "redirect", "manual", "redirect `mode`: manual, follow, error or deferred")
 	fs.DurationVar(&a.timeout, "timeout", 0, "bound the whole request (0: none)")
 	fs.Int64Var(&a.maxBytes, "max-bytes", 0, "largest response body accepted without -v (0: the server's limit)")
+	a.conn.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: gateway fetch [flags] URL\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: gateway fetch [flags] URL\n\n"+
+			"The connection flags (--tls*, --token*) are also GATEWAY_CLIENT_<NAME> in the environment.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	// Flags may come before or after the URL, as with curl.
@@ -91,6 +93,10 @@ func runFetch(ctx context.Context, io *stdio, args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
+	if err := a.conn.applyEnv(fs, io.lookupEnv); err != nil {
+		fmt.Fprintf(io.stderr, "fetch: %v\n", err)
+		return exitUsage
+	}
 	if a.data != "" && a.dataFile != "" {
 		fmt.Fprintln(io.stderr, "fetch: -d and --data-file exclude each other")
 		return exitUsage
@@ -110,7 +116,12 @@ func runFetch(ctx context.Context, io *stdio, args []string) int {
 		ctx, cancel = context.WithTimeout(ctx, a.timeout)
 		defer cancel()
 	}
-	cc, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dopts, err := a.conn.dialOptions(a.addr)
+	if err != nil {
+		fmt.Fprintf(io.stderr, "fetch: %v\n", err)
+		return exitUsage
+	}
+	cc, err := grpc.NewClient(a.addr, dopts...)
 	if err != nil {
 		fmt.Fprintf(io.stderr, "fetch: %v\n", err)
 		return exitFailure

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/httpgateway/httpgateway/internal/config"
@@ -20,13 +19,18 @@ import (
 // runHealthcheck asks a gateway's grpc.health.v1 for a service's status:
 // exit 0 when SERVING, 1 otherwise. It is the container HEALTHCHECK, so it
 // needs no arguments: without --addr it dials the port the same environment
-// (and config file) makes `gateway serve` listen on, on loopback.
+// (and config file) makes `gateway serve` listen on, on loopback. Against a
+// gateway with server TLS it needs the connection flags (clientConn, also
+// GATEWAY_CLIENT_* variables); health checks need no token, but a gateway
+// that asks for client certificates needs one presented.
 func runHealthcheck(ctx context.Context, io *stdio, args []string) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(io.stderr)
 	addr := fs.String("addr", "", "gateway `host:port` (default: loopback and the port of GATEWAY_LISTEN / the config file, else 127.0.0.1:50051)")
 	service := fs.String("service", "", "`name` of the service to check (default: the server as a whole)")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this `duration`")
+	var conn clientConn
+	conn.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -35,6 +39,10 @@ func runHealthcheck(ctx context.Context, io *stdio, args []string) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(io.stderr, "healthcheck: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := conn.applyEnv(fs, io.lookupEnv); err != nil {
+		fmt.Fprintf(io.stderr, "healthcheck: %v\n", err)
 		return exitUsage
 	}
 	target := *addr
@@ -46,9 +54,15 @@ func runHealthcheck(ctx context.Context, io *stdio, args []string) int {
 		}
 	}
 
+	dopts, err := conn.dialOptions(target)
+	if err != nil {
+		fmt.Fprintf(io.stderr, "healthcheck: %v\n", err)
+		return exitUsage
+	}
+
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	st, err := checkHealth(ctx, target, *service)
+	st, err := checkHealth(ctx, target, *service, dopts)
 	if err != nil {
 		fmt.Fprintf(io.stderr, "healthcheck: %s: %v\n", target, err)
 		return exitFailure
@@ -61,8 +75,8 @@ func runHealthcheck(ctx context.Context, io *stdio, args []string) int {
 	return exitOK
 }
 
-func checkHealth(ctx context.Context, target, service string) (healthpb.HealthCheckResponse_ServingStatus, error) {
-	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func checkHealth(ctx context.Context, target, service string, dopts []grpc.DialOption) (healthpb.HealthCheckResponse_ServingStatus, error) {
+	cc, err := grpc.NewClient(target, dopts...)
 	if err != nil {
 		return 0, fmt.Errorf("dial: %w", err)
 	}

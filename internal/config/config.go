@@ -28,6 +28,16 @@ type Config struct {
 	// EgressDeny lists rules, in EgressAllow's syntax, denied on top of the
 	// default egress policy. Default empty.
 	EgressDeny []string
+	// EgressMode is the base policy's mode: "enforce" (default) denies,
+	// "report-only" logs what it would deny and lets the dial go ahead.
+	// Roles follow it unless their own mode says otherwise.
+	EgressMode string
+	// EgressRoles are per-role layers over the base policy, as
+	// "<role>:<setting>" items (see ParseEgressRoles): a role's own allow
+	// and deny rules, its mode, and whether it is limited to its allow
+	// rules. An identity whose role has no item here gets the base policy.
+	// Default empty.
+	EgressRoles []string
 
 	// LogLevel is the minimum level logged. Default info.
 	LogLevel slog.Level
@@ -124,6 +134,23 @@ type Config struct {
 	// (httpengine MaxDuration); past it the request fails with ETIMEDOUT.
 	// Default 0 = no bound.
 	MaxRequestDuration time.Duration
+	// MaxRequestHeaderBytes bounds the header lines (name and value bytes,
+	// as "Name: value\r\n") a caller gives one request, at creation and
+	// through header edits. Default 0 = no bound.
+	MaxRequestHeaderBytes int
+	// MaxRequestBodyBytes bounds the body bytes a caller writes into one
+	// request. Default 0 = no bound.
+	MaxRequestBodyBytes int64
+	// MaxResponseBodyBytes bounds the response body bytes one request
+	// delivers to its caller (Events, Exchange, Fetch). Default 0 = no
+	// bound (Fetch keeps its own cap, see max-send-msg-size).
+	MaxResponseBodyBytes int64
+	// MaxTunnelDuration bounds how long a Tunnel stays open. Default 0 =
+	// no bound.
+	MaxTunnelDuration time.Duration
+	// MaxTunnelBytes bounds the bytes one Tunnel carries, both directions
+	// together. Default 0 = no bound.
+	MaxTunnelBytes int64
 }
 
 // AuthConfigured reports whether any authentication is configured: tokens
@@ -148,10 +175,17 @@ func (c *Config) AuthRoleMap() map[string]string {
 	return m
 }
 
+// EgressRoleList returns EgressRoles parsed (Validate checked them).
+func (c *Config) EgressRoleList() []EgressRole {
+	roles, _ := ParseEgressRoles(c.EgressRoles)
+	return roles
+}
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
 		Listen:                       ":50051",
+		EgressMode:                   EgressModeEnforce,
 		LogLevel:                     slog.LevelInfo,
 		LogFormat:                    "json",
 		ShutdownGrace:                10 * time.Second,

@@ -9,6 +9,10 @@
 // upper-cased with "-" turned into "_" behind "GATEWAY_" (listen ->
 // --listen, GATEWAY_LISTEN, "listen:").
 //
+// Settings that are richer than one value keep a flat, list-shaped form so
+// that every layer can carry them: the per-role egress settings are
+// "<role>:<setting>" items of egress-roles (ParseEgressRoles, egressrole.go).
+//
 // The package knows nothing of gRPC, HTTP or the egress policy itself; it only
 // checks the syntax of what the later layers will use. It must never import
 // internal/httpengine, internal/agentpool, internal/rpc or internal/server.

@@ -37,6 +37,10 @@ var fields = []*field{
 		bind: func(c *Config) value { return (*listValue)(&c.EgressAllow) }},
 	{name: "egress-deny", usage: "comma-separated `rules` denied on top of the default egress policy",
 		bind: func(c *Config) value { return (*listValue)(&c.EgressDeny) }},
+	{name: "egress-mode", usage: "`mode` of the egress policy: enforce, or report-only (log what would be denied, deny nothing)",
+		bind: func(c *Config) value { return (*stringValue)(&c.EgressMode) }},
+	{name: "egress-roles", usage: "comma-separated per-role egress `settings`, each <role>:allow:RULE, <role>:deny:RULE, <role>:mode:MODE or <role>:allow-list-only",
+		bind: func(c *Config) value { return (*listValue)(&c.EgressRoles) }},
 	{name: "log-level", usage: "minimum log `level`: debug, info, warn or error",
 		bind: func(c *Config) value { return (*levelValue)(&c.LogLevel) }},
 	{name: "log-format", usage: "log `format`: json or text",
@@ -93,6 +97,16 @@ var fields = []*field{
 		bind: func(c *Config) value { return (*intValue)(&c.CallerRate) }},
 	{name: "max-request-duration", usage: "`duration` bounding every request from creation to close (0 = no bound)",
 		bind: func(c *Config) value { return (*durationValue)(&c.MaxRequestDuration) }},
+	{name: "max-request-header-bytes", usage: "largest header `size` a caller may give one request, names and values (0 = no bound)",
+		bind: func(c *Config) value { return (*bytesValue)(&c.MaxRequestHeaderBytes) }},
+	{name: "max-request-body-bytes", usage: "largest body `size` a caller may write into one request (0 = no bound)",
+		bind: func(c *Config) value { return (*size64Value)(&c.MaxRequestBodyBytes) }},
+	{name: "max-response-body-bytes", usage: "largest response body `size` one request may deliver to its caller (0 = no bound)",
+		bind: func(c *Config) value { return (*size64Value)(&c.MaxResponseBodyBytes) }},
+	{name: "max-tunnel-duration", usage: "`duration` a Tunnel may stay open (0 = no bound)",
+		bind: func(c *Config) value { return (*durationValue)(&c.MaxTunnelDuration) }},
+	{name: "max-tunnel-bytes", usage: "bytes one Tunnel may carry, both ways together (`size`, 0 = no bound)",
+		bind: func(c *Config) value { return (*size64Value)(&c.MaxTunnelBytes) }},
 }
 
 // fieldByName finds a field by flag name / file key.

@@ -226,6 +226,16 @@ func TestLoadInvalid(t *testing.T) {
 			want: []string{"auth-tokens", "token 1"}, field: "auth-tokens"},
 		{name: "secrets are not flags", args: []string{"--auth-tokens", "abc"},
 			want: []string{"auth-tokens"}},
+		{name: "bad egress mode", args: []string{"--egress-mode", "audit"},
+			want: []string{"egress-mode", "audit"}, field: "egress-mode"},
+		{name: "bad role rule in env", env: env{"GATEWAY_EGRESS_ROLES": "ci:allow:10.0.0.1/8"},
+			want: []string{"egress-roles", "entry 1", "10.0.0.0/8"}, field: "egress-roles"},
+		{name: "negative body limit", args: []string{"--max-request-body-bytes=-1"},
+			want: []string{"max-request-body-bytes", "negative"}, field: "max-request-body-bytes"},
+		{name: "negative tunnel duration in file", file: "max-tunnel-duration: -1s\n",
+			want: []string{"max-tunnel-duration", "negative"}, field: "max-tunnel-duration"},
+		{name: "bad size suffix", env: env{"GATEWAY_MAX_TUNNEL_BYTES": "3 parsecs"},
+			want: []string{"GATEWAY_MAX_TUNNEL_BYTES", "invalid size"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,8 @@ func (c Config) Redacted() Config {
 	r := c
 	r.EgressAllow = slices.Clone(c.EgressAllow)
 	r.EgressDeny = slices.Clone(c.EgressDeny)
+	r.EgressRoles = slices.Clone(c.EgressRoles)
+	r.AuthRoles = slices.Clone(c.AuthRoles)
 	r.AuthTokens = nil
 	for range c.AuthTokens {
 		r.AuthTokens = append(r.AuthTokens, redactedMark)

@@ -58,6 +58,12 @@ func (c *Config) Validate() error {
 			bad("egress-deny", "entry %d: %w", i+1, err)
 		}
 	}
+	if c.EgressMode != EgressModeEnforce && c.EgressMode != EgressModeReportOnly {
+		bad("egress-mode", "%q: want %s or %s", c.EgressMode, EgressModeEnforce, EgressModeReportOnly)
+	}
+	if _, err := ParseEgressRoles(c.EgressRoles); err != nil {
+		wrap("egress-roles", err)
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("log-format", "%q: want json or text", c.LogFormat)
 	}
@@ -129,18 +135,30 @@ func (c *Config) Validate() error {
 	}
 	for _, n := range []struct {
 		name string
-		v    int
+		v    int64
 	}{
-		{"max-requests-per-caller", c.MaxRequestsPerCaller},
-		{"max-handles-per-caller", c.MaxHandlesPerCaller},
-		{"caller-rate", c.CallerRate},
+		{"max-requests-per-caller", int64(c.MaxRequestsPerCaller)},
+		{"max-handles-per-caller", int64(c.MaxHandlesPerCaller)},
+		{"caller-rate", int64(c.CallerRate)},
+		{"max-request-header-bytes", int64(c.MaxRequestHeaderBytes)},
+		{"max-request-body-bytes", c.MaxRequestBodyBytes},
+		{"max-response-body-bytes", c.MaxResponseBodyBytes},
+		{"max-tunnel-bytes", c.MaxTunnelBytes},
 	} {
 		if n.v < 0 {
 			bad(n.name, "%d: must not be negative (0 = no bound)", n.v)
 		}
 	}
-	if c.MaxRequestDuration < 0 {
-		bad("max-request-duration", "%s: must not be negative", c.MaxRequestDuration)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"max-request-duration", c.MaxRequestDuration},
+		{"max-tunnel-duration", c.MaxTunnelDuration},
+	} {
+		if d.v < 0 {
+			bad(d.name, "%s: must not be negative (0 = no bound)", d.v)
+		}
 	}
 
 	if len(errs) > 0 {

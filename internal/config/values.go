@@ -120,9 +120,39 @@ type bytesValue int
 var byteUnits = []struct {
 	suffix string
 	n      int64
-}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
 
 func (v *bytesValue) Set(s string) error {
+	n, err := parseBytes(s, math.MaxInt32)
+	if err != nil {
+		return fmt.Errorf("invalid size %q (want bytes, e.g. 4194304 or 4MiB, below 2GiB)", s)
+	}
+	*v = bytesValue(n)
+	return nil
+}
+
+func (v *bytesValue) String() string       { return formatBytes(int64(*v)) }
+func (v *bytesValue) logValue() slog.Value { return slog.StringValue(v.String()) }
+
+// size64Value is bytesValue for sizes that may pass 2 GiB (request and
+// response bodies, tunnels); it also takes TiB.
+type size64Value int64
+
+func (v *size64Value) Set(s string) error {
+	n, err := parseBytes(s, math.MaxInt64)
+	if err != nil {
+		return fmt.Errorf("invalid size %q (want bytes, e.g. 1048576 or 1MiB)", s)
+	}
+	*v = size64Value(n)
+	return nil
+}
+
+func (v *size64Value) String() string       { return formatBytes(int64(*v)) }
+func (v *size64Value) logValue() slog.Value { return slog.StringValue(v.String()) }
+
+// parseBytes parses a size with an optional binary suffix, within
+// [-limit, limit].
+func parseBytes(s string, limit int64) (int64, error) {
 	t := strings.TrimSpace(s)
 	mult := int64(1)
 	for _, u := range byteUnits {
@@ -132,18 +162,17 @@ func (v *bytesValue) Set(s string) error {
 		}
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
-	if err == nil && (n > math.MaxInt32/mult || n < math.MinInt32/mult) {
+	if err == nil && (n > limit/mult || n < -limit/mult) {
 		err = errors.New("out of range")
 	}
 	if err != nil {
-		return fmt.Errorf("invalid size %q (want bytes, e.g. 4194304 or 4MiB, below 2GiB)", s)
+		return 0, err
 	}
-	*v = bytesValue(n * mult)
-	return nil
+	return n * mult, nil
 }
 
-func (v *bytesValue) String() string {
-	n := int64(*v)
+// formatBytes writes n with the largest suffix that divides it.
+func formatBytes(n int64) string {
 	for _, u := range byteUnits {
 		if n != 0 && n%u.n == 0 && u.n > 1 {
 			return strconv.FormatInt(n/u.n, 10) + u.suffix
@@ -151,4 +180,3 @@ func (v *bytesValue) String() string {
 	}
 	return strconv.FormatInt(n, 10)
 }
-func (v *bytesValue) logValue() slog.Value { return slog.StringValue(v.String()) }

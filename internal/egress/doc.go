@@ -10,8 +10,9 @@
 //     CGNAT, multicast, reserved, documentation, ...; DefaultDenyRanges),
 //     the gateway's own listeners, per-role layers (ForRole) and the
 //     enforce / report-only modes. Its Check and CheckSocketPath methods are
-//     agentpool.Deps.Check and Deps.CheckSocketPath; see Policy for the
-//     precedence of rules.
+//     agentpool.Deps.Check and Deps.CheckSocketPath, and CheckName (over a
+//     resolver) is Deps.CheckName, for the origin behind a proxy; see
+//     Policy for the precedence of rules.
 //   - Address normalisation: IPv4-mapped IPv6 is unmapped, and IPv4
 //     addresses embedded in NAT64, 6to4, Teredo, SIIT and IPv4-compatible
 //     IPv6 addresses are checked as well (embedded.go).

@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -17,6 +18,16 @@ const (
 	CodeTooManyLive = "ERR_GATEWAY_CALLER_HANDLES"  // Options.MaxHandles reached
 )
 
+// Codes of the per-request bounds. Sending the same request again meets
+// the same bound, so their errors carry no RetryAfter.
+const (
+	CodeHeadersTooLarge      = "ERR_GATEWAY_REQUEST_HEADERS_TOO_LARGE" // Options.MaxHeaderBytes
+	CodeRequestBodyTooLarge  = "ERR_GATEWAY_REQUEST_BODY_TOO_LARGE"    // Options.MaxRequestBodyBytes
+	CodeResponseBodyTooLarge = "ERR_GATEWAY_RESPONSE_BODY_TOO_LARGE"   // Options.MaxResponseBodyBytes
+	CodeTunnelTooLong        = "ERR_GATEWAY_TUNNEL_TOO_LONG"           // Options.MaxTunnelDuration
+	CodeTunnelTooLarge       = "ERR_GATEWAY_TUNNEL_TOO_LARGE"          // Options.MaxTunnelBytes
+)
+
 // concurrencyRetry is the RetryAfter of a concurrency refusal: a slot frees
 // when one of the caller's requests ends, which the gateway cannot predict;
 // a second is a polite first backoff.
@@ -31,6 +42,25 @@ type Options struct {
 	// Rate is the requests per second one identity may start, with a burst
 	// of max(Rate, 1).
 	Rate float64
+
+	// The per-request bounds: each applies to every request of every
+	// identity on its own (they are not summed over an identity's
+	// requests). The rpc layer counts; the Check methods judge.
+
+	// MaxHeaderBytes bounds the header lines a caller gives one request,
+	// each counted as len(name)+len(value)+4 ("Name: value\r\n").
+	MaxHeaderBytes int64
+	// MaxRequestBodyBytes bounds the body bytes a caller writes into one
+	// request.
+	MaxRequestBodyBytes int64
+	// MaxResponseBodyBytes bounds the response body bytes one request
+	// delivers to its caller.
+	MaxResponseBodyBytes int64
+	// MaxTunnelDuration bounds how long one Tunnel stays open.
+	MaxTunnelDuration time.Duration
+	// MaxTunnelBytes bounds the bytes one Tunnel carries, both directions
+	// together.
+	MaxTunnelBytes int64
 }
 
 // Exceeded is the error of a refused Acquire. It wraps a *nodeerr.Error
@@ -115,4 +145,56 @@ func (l *Limiter) Acquire(id string, handle bool) (release func(), err error) {
 			l.mu.Unlock()
 		})
 	}, nil
+}
+
+// Bounds returns the limiter's Options (the zero Options for nil).
+func (l *Limiter) Bounds() Options {
+	if l == nil {
+		return Options{}
+	}
+	return l.o
+}
+
+// CheckHeaders judges the header bytes (see Options.MaxHeaderBytes) a
+// request would have: nil within the bound, else an *Exceeded with
+// CodeHeadersTooLarge.
+func (l *Limiter) CheckHeaders(total int64) error {
+	return sizeBound(l.Bounds().MaxHeaderBytes).check(total, CodeHeadersTooLarge, "the request headers")
+}
+
+// CheckRequestBody judges the body bytes written into one request so far,
+// the next chunk included: nil within Options.MaxRequestBodyBytes, else an
+// *Exceeded with CodeRequestBodyTooLarge.
+func (l *Limiter) CheckRequestBody(total int64) error {
+	return sizeBound(l.Bounds().MaxRequestBodyBytes).check(total, CodeRequestBodyTooLarge, "the request body")
+}
+
+// CheckResponseBody judges the response body bytes one request delivered
+// so far, the next chunk included: nil within Options.MaxResponseBodyBytes,
+// else an *Exceeded with CodeResponseBodyTooLarge.
+func (l *Limiter) CheckResponseBody(total int64) error {
+	return sizeBound(l.Bounds().MaxResponseBodyBytes).check(total, CodeResponseBodyTooLarge, "the response body")
+}
+
+// CheckTunnelBytes judges the bytes one Tunnel carried so far, both ways:
+// nil within Options.MaxTunnelBytes, else an *Exceeded with
+// CodeTunnelTooLarge.
+func (l *Limiter) CheckTunnelBytes(total int64) error {
+	return sizeBound(l.Bounds().MaxTunnelBytes).check(total, CodeTunnelTooLarge, "the tunnel")
+}
+
+// TunnelTooLong is the error of a Tunnel closed at Options.MaxTunnelDuration.
+func (l *Limiter) TunnelTooLong() error {
+	return &Exceeded{err: nodeerr.New(CodeTunnelTooLong,
+		"the tunnel was open longer than the limit of "+l.Bounds().MaxTunnelDuration.String()+" for this caller")}
+}
+
+// sizeBound is a byte bound; 0 or less means none.
+type sizeBound int64
+
+func (b sizeBound) check(total int64, code, what string) error {
+	if b <= 0 || total <= int64(b) {
+		return nil
+	}
+	return &Exceeded{err: nodeerr.New(code, fmt.Sprintf("%s passed the limit of %d bytes for this caller", what, int64(b)))}
 }

@@ -17,7 +17,7 @@ func (a *agentService) CreateAgent(ctx context.Context, in *pb.CreateAgentReques
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	e, err := a.svc.agents.create(in.GetName(), owner(ctx), o, agentPropagate(in.GetOptions()))
+	e, err := a.svc.agents.create(in.GetName(), callerOf(ctx), o, agentPropagate(in.GetOptions()))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -26,16 +26,20 @@ func (a *agentService) CreateAgent(ctx context.Context, in *pb.CreateAgentReques
 
 // GetAgent returns one agent.
 func (a *agentService) GetAgent(ctx context.Context, in *pb.GetAgentRequest) (*pb.GetAgentResponse, error) {
-	e, err := a.svc.agents.get(in.GetName(), owner(ctx))
+	e, err := a.svc.agents.get(in.GetName(), callerOf(ctx))
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.GetAgentResponse{Agent: agentToProto(e)}, nil
 }
 
-// ListAgents returns the caller's agents and `global`, sorted by name.
+// ListAgents returns the caller's agents, its `global` included, sorted by
+// name.
 func (a *agentService) ListAgents(ctx context.Context, _ *pb.ListAgentsRequest) (*pb.ListAgentsResponse, error) {
-	all := a.svc.agents.listFor(owner(ctx), false)
+	all, err := a.svc.agents.listFor(callerOf(ctx))
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	out := &pb.ListAgentsResponse{Agents: make([]*pb.Agent, len(all))}
 	for i, e := range all {
 		out.Agents[i] = agentToProto(e)
@@ -45,7 +49,7 @@ func (a *agentService) ListAgents(ctx context.Context, _ *pb.ListAgentsRequest) 
 
 // DestroyAgent is agent.destroy(); `global` is refused.
 func (a *agentService) DestroyAgent(ctx context.Context, in *pb.DestroyAgentRequest) (*pb.DestroyAgentResponse, error) {
-	if err := a.svc.agents.destroy(in.GetName(), owner(ctx)); err != nil {
+	if err := a.svc.agents.destroy(in.GetName(), callerOf(ctx)); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.DestroyAgentResponse{}, nil
@@ -54,7 +58,7 @@ func (a *agentService) DestroyAgent(ctx context.Context, in *pb.DestroyAgentRequ
 // GetName is agent.getName(options). The port defaults to 80 or 443 as
 // the API documents.
 func (a *agentService) GetName(ctx context.Context, in *pb.GetNameRequest) (*pb.GetNameResponse, error) {
-	e, err := a.svc.agents.get(in.GetAgent(), owner(ctx))
+	e, err := a.svc.agents.get(in.GetAgent(), callerOf(ctx))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -84,7 +88,7 @@ func (a *agentService) GetName(ctx context.Context, in *pb.GetNameRequest) (*pb.
 // name. Queued requests carry no request_id or time yet: the pool's
 // snapshot only counts them.
 func (a *agentService) ListSockets(ctx context.Context, in *pb.ListSocketsRequest) (*pb.ListSocketsResponse, error) {
-	e, err := a.svc.agents.get(in.GetAgent(), owner(ctx))
+	e, err := a.svc.agents.get(in.GetAgent(), callerOf(ctx))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -137,7 +141,7 @@ const watchBuffer = 1024
 // destruction). seq counts from 1 within the subscription; a gap means
 // events were dropped because the subscriber was slow.
 func (a *agentService) WatchAgent(in *pb.WatchAgentRequest, stream grpc.ServerStreamingServer[pb.WatchAgentResponse]) error {
-	e, err := a.svc.agents.get(in.GetAgent(), owner(stream.Context()))
+	e, err := a.svc.agents.get(in.GetAgent(), callerOf(stream.Context()))
 	if err != nil {
 		return toStatus(err)
 	}

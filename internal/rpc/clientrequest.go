@@ -3,8 +3,6 @@ package rpc
 import (
 	"context"
 
-	"github.com/httpgateway/httpgateway/internal/auth"
-
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
 	"github.com/httpgateway/httpgateway/internal/agentpool"
 	"github.com/httpgateway/httpgateway/internal/httpengine"
@@ -30,6 +28,9 @@ type requestSpec struct {
 	// slots are given back when the RPC's context ends.
 	forHandle bool
 	release   func()
+	// headers counts the caller's header bytes when the header bound is on
+	// (set by startRequest, kept by the handle for header edits).
+	headers *headerMeter
 }
 
 // specFromProto converts RequestOptions.
@@ -45,19 +46,20 @@ func specFromProto(o *pb.RequestOptions) (requestSpec, error) {
 	return sp, nil
 }
 
-// agentFor picks the agent of a request: a fresh one-time agent (Node's
-// `agent: false`), or the named one. name is "" for a one-time agent;
-// propagate is the agent's propagate_trace_context.
-func (s *Service) agentFor(sp *requestSpec, owner string) (a *agentpool.Agent, name string, oneTime, propagate bool, err error) {
+// agentFor picks the agent of a request of c: a fresh one-time agent
+// (Node's `agent: false`), or c's agent of that name, both dialing under
+// c's role. name is "" for a one-time agent; propagate is the agent's
+// propagate_trace_context.
+func (s *Service) agentFor(sp *requestSpec, c caller) (a *agentpool.Agent, name string, oneTime, propagate bool, err error) {
 	if sp.oneTime != nil {
 		ao, err := agentOptions(sp.oneTime)
 		if err != nil {
 			return nil, "", false, false, err
 		}
-		a, err := s.agents.oneTime(ao)
+		a, err := s.agents.oneTime(ao, c)
 		return a, "", true, agentPropagate(sp.oneTime), err
 	}
-	e, err := s.agents.get(sp.agent, owner)
+	e, err := s.agents.get(sp.agent, c)
 	if err != nil {
 		return nil, "", false, false, err
 	}
@@ -70,15 +72,22 @@ func (s *Service) agentFor(sp *requestSpec, owner string) (a *agentpool.Agent, n
 // parent (Options.NewObserver).
 //
 // It is also where the caller's identity applies (so every path that starts
-// a request, Fetch included, goes through it): the agent is looked up among
-// the caller's, and the per-identity limits are taken here.
+// a request, Fetch included, goes through it): the caller's headers are
+// judged against the header bound, the agent is looked up among the
+// caller's (in its role), and the per-identity limits are taken here.
 func (s *Service) startRequest(ctx context.Context, sp *requestSpec) (cr *httpengine.ClientRequest, agentName string, err error) {
-	who := owner(ctx)
+	if s.bounds.MaxHeaderBytes > 0 {
+		sp.headers = newHeaderMeter(sp.opts.Headers) // before NewObserver adds its own
+		if err := s.opts.Limits.CheckHeaders(sp.headers.total); err != nil {
+			return nil, "", err
+		}
+	}
+	who := callerOf(ctx)
 	agent, name, oneTime, propagate, err := s.agentFor(sp, who)
 	if err != nil {
 		return nil, "", err
 	}
-	release, err := s.opts.Limits.Acquire(who, sp.forHandle)
+	release, err := s.opts.Limits.Acquire(who.owner, sp.forHandle)
 	if err != nil {
 		if oneTime {
 			agent.Destroy()
@@ -111,6 +120,11 @@ func (s *Service) startRequest(ctx context.Context, sp *requestSpec) (cr *httpen
 	if sp.buffer > 0 {
 		buf = min(sp.buffer, maxEventBufferBytes)
 	}
+	if b := s.bounds.MaxResponseBodyBytes; b > 0 && int64(buf) > b {
+		// Reading pauses once the undelivered body reaches the bound: the
+		// gateway reads little more than a caller may be given.
+		buf = int(b)
+	}
 	cr, err = httpengine.Request(agent, oneTime, sp.opts, buf)
 	if err != nil {
 		if oneTime {
@@ -136,7 +150,14 @@ func (s *Service) newHandle(ctx context.Context, o *pb.RequestOptions) (*handle,
 		s.handles.unreserve()
 		return nil, err
 	}
-	return s.handles.add(cr, name, sp.opts.JoinDuplicateHeaders, owner(ctx), sp.release)
+	h, err := s.handles.add(cr, name, sp.opts.JoinDuplicateHeaders, owner(ctx), sp.release)
+	if err != nil {
+		return nil, err
+	}
+	h.headerMu.Lock() // nobody knows the id yet; the lock is for the record
+	h.headers = sp.headers
+	h.headerMu.Unlock()
+	return h, nil
 }
 
 // Request creates a ClientRequest; its socket is requested at once.
@@ -150,10 +171,7 @@ func (c *clientRequestService) Request(ctx context.Context, in *pb.RequestReques
 
 // owner is the identity name that owns what the call in ctx creates and
 // may touch ("" when anonymous or without authentication).
-func owner(ctx context.Context) string {
-	id, _ := auth.FromContext(ctx)
-	return id.Name
-}
+func owner(ctx context.Context) string { return callerOf(ctx).owner }
 
 // handleFor looks up a live request of the caller for an RPC that drives it
 // (activity). Another caller's request is NOT_FOUND, as an unknown id.
@@ -192,7 +210,7 @@ func (c *clientRequestService) SetHeader(ctx context.Context, in *pb.SetHeaderRe
 	if err != nil {
 		return nil, err
 	}
-	if err := h.req.SetHeader(in.GetName(), in.GetValues()...); err != nil {
+	if err := c.svc.setHeader(h, in.GetName(), in.GetValues()); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.SetHeaderResponse{}, nil
@@ -204,7 +222,7 @@ func (c *clientRequestService) AppendHeader(ctx context.Context, in *pb.AppendHe
 	if err != nil {
 		return nil, err
 	}
-	if err := h.req.AppendHeader(in.GetName(), in.GetValues()...); err != nil {
+	if err := c.svc.appendHeader(h, in.GetName(), in.GetValues()); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.AppendHeaderResponse{}, nil
@@ -226,7 +244,7 @@ func (c *clientRequestService) RemoveHeader(ctx context.Context, in *pb.RemoveHe
 	if err != nil {
 		return nil, err
 	}
-	if err := h.req.RemoveHeader(in.GetName()); err != nil {
+	if err := c.svc.removeHeader(h, in.GetName()); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.RemoveHeaderResponse{}, nil
@@ -363,6 +381,9 @@ func (c *clientRequestService) End(ctx context.Context, in *pb.EndRequest) (*pb.
 	}
 	h.attach()
 	defer h.detach()
+	if err := c.svc.admitBody(h, len(in.GetData())); err != nil {
+		return nil, toStatus(h.endOverLimit(err))
+	}
 	if err := h.req.End(ctx, in.GetData()); err != nil {
 		return nil, toStatus(err)
 	}

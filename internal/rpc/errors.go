@@ -97,7 +97,8 @@ func toStatus(err error) error {
 	}
 	details := []protoadapt.MessageV1{info}
 	// A per-identity limit says when a retry may succeed: the rate
-	// limiter's own delay, or a backoff for a concurrency slot.
+	// limiter's own delay, or a backoff for a concurrency slot. The
+	// per-request bounds have no RetryAfter: a retry would not help.
 	var ex *limits.Exceeded
 	if errors.As(err, &ex) && ex.RetryAfter > 0 {
 		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(ex.RetryAfter)})
@@ -136,6 +137,12 @@ func codeOf(code string) codes.Code {
 	// Per-identity limits (internal/limits): this caller's requests, handles
 	// or request rate; other callers are unaffected. RetryInfo says when.
 	case limits.CodeTooManyOpen, limits.CodeTooManyLive, limits.CodeRateLimited:
+		return codes.ResourceExhausted
+	// Per-request bounds (internal/limits): one request's headers, request
+	// or response body, one Tunnel's duration or bytes. The request (or
+	// Tunnel) ended; no RetryInfo, the same request meets the same bound.
+	case limits.CodeHeadersTooLarge, limits.CodeRequestBodyTooLarge, limits.CodeResponseBodyTooLarge,
+		limits.CodeTunnelTooLong, limits.CodeTunnelTooLarge:
 		return codes.ResourceExhausted
 	case codeUnimplemented:
 		return codes.Unimplemented

@@ -5,13 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/httpgateway/httpgateway/internal/limits"
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
 )
+
+// mustExceed runs f on a Limiter of o twice and returns the second
+// (refused) call's error.
+func mustExceed(o limits.Options, f func(*limits.Limiter) error) error {
+	l := limits.New(o)
+	_ = f(l)
+	return f(l)
+}
+
+// bounds has every per-request bound at 1 byte (and a minute for Tunnels).
+var bounds = limits.New(limits.Options{MaxHeaderBytes: 1, MaxRequestBodyBytes: 1, MaxResponseBodyBytes: 1,
+	MaxTunnelBytes: 1, MaxTunnelDuration: time.Minute})
 
 func TestToStatus(t *testing.T) {
 	tests := []struct {
@@ -47,6 +61,13 @@ func TestToStatus(t *testing.T) {
 		{"unknown Go error", errors.New("boom"), codes.Internal, ""},
 		{"unknown code", nodeerr.New("EWHATEVER_NEW", "x"), codes.Unavailable, "EWHATEVER_NEW"},
 		{"unknown ERR code", nodeerr.New("ERR_SOMETHING", "x"), codes.Unknown, "ERR_SOMETHING"},
+		{"caller requests", mustExceed(limits.Options{MaxRequests: 1}, func(l *limits.Limiter) error { _, err := l.Acquire("a", false); return err }),
+			codes.ResourceExhausted, limits.CodeTooManyOpen},
+		{"header bound", bounds.CheckHeaders(2), codes.ResourceExhausted, limits.CodeHeadersTooLarge},
+		{"request body bound", bounds.CheckRequestBody(2), codes.ResourceExhausted, limits.CodeRequestBodyTooLarge},
+		{"response body bound", bounds.CheckResponseBody(2), codes.ResourceExhausted, limits.CodeResponseBodyTooLarge},
+		{"tunnel bytes bound", bounds.CheckTunnelBytes(2), codes.ResourceExhausted, limits.CodeTunnelTooLarge},
+		{"tunnel duration bound", bounds.TunnelTooLong(), codes.ResourceExhausted, limits.CodeTunnelTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,6 +87,17 @@ func TestToStatus(t *testing.T) {
 			}
 			if info == nil || info.GetReason() != tt.reason || info.GetDomain() != "httpgateway" {
 				t.Fatalf("ErrorInfo %v, want reason %s", info, tt.reason)
+			}
+			// RetryInfo only where a retry may succeed: a concurrency slot
+			// or the rate, never a per-request bound.
+			var retry *errdetails.RetryInfo
+			for _, d := range st.Details() {
+				if r, ok := d.(*errdetails.RetryInfo); ok {
+					retry = r
+				}
+			}
+			if wantRetry := tt.reason == limits.CodeTooManyOpen; (retry != nil) != wantRetry {
+				t.Fatalf("RetryInfo %v, want one: %t", retry, wantRetry)
 			}
 		})
 	}

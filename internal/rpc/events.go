@@ -33,11 +33,17 @@ func (c *clientRequestService) Events(in *pb.EventsRequest, stream grpc.ServerSt
 		case err == nil:
 		case errors.Is(err, io.EOF):
 			c.svc.handles.noteFinished(h, false)
-			return nil
+			return h.streamEnd()
 		case errors.Is(err, httpengine.ErrEventGone):
 			return toStatus(gwError(codeEventGone, "event "+uitoa(seq)+" is no longer retained"))
 		default: // the caller cancelled the stream, or its deadline passed
 			h.req.Cancel(err)
+			return toStatus(err)
+		}
+		if err := c.svc.admitEvent(h, &ev); err != nil {
+			// Past the response body bound: the request was destroyed and
+			// nothing more of it is for delivery.
+			c.svc.handles.noteFinished(h, true)
 			return toStatus(err)
 		}
 		if err := stream.Send(&pb.EventsResponse{Event: eventToProto(&ev, h.join, h.agentName)}); err != nil {

@@ -97,11 +97,14 @@ func (c *clientRequestService) Exchange(stream grpc.BidiStreamingServer[pb.Excha
 	for seq := uint64(1); ; seq++ {
 		ev, err := log.Next(ctx, seq)
 		if errors.Is(err, io.EOF) {
-			return nil
+			return h.streamEnd()
 		}
 		if err != nil { // cancelled, or the deadline bounding the request passed
 			h.req.Cancel(err)
 			return toStatus(err)
+		}
+		if err := c.svc.admitEvent(h, &ev); err != nil {
+			return toStatus(err) // past the response body bound
 		}
 		if err := x.send(&pb.ExchangeResponse{Kind: &pb.ExchangeResponse_Event{Event: eventToProto(&ev, h.join, h.agentName)}}); err != nil {
 			h.req.Cancel(err)
@@ -126,29 +129,39 @@ func (c *clientRequestService) readOps(ctx context.Context, h *handle, stream gr
 			return
 		}
 		h.touch()
-		if err := applyOp(ctx, h, msg); err != nil {
+		if err := c.svc.applyOp(ctx, h, msg); err != nil {
 			if ctx.Err() != nil {
 				continue // the stream is ending; Recv fails next
 			}
 			refused := &pb.OpRefused{OpIndex: index, Error: nodeErrorToProto(nodeErrorOf(err))}
 			_ = x.send(&pb.ExchangeResponse{Kind: &pb.ExchangeResponse_OpRefused{OpRefused: refused}})
+			if endsRequest(err) {
+				_ = h.endOverLimit(err) // after the refusal, so it comes first
+			}
 		}
 	}
 }
 
-// applyOp applies one Exchange op; the error is what Node would throw.
-func applyOp(ctx context.Context, h *handle, msg *pb.ExchangeRequest) error {
+// applyOp applies one Exchange op; the error is what Node would throw, or
+// the bound a header edit or a chunk would pass (limits.go).
+func (s *Service) applyOp(ctx context.Context, h *handle, msg *pb.ExchangeRequest) error {
 	r := h.req
 	switch op := msg.GetOp().(type) {
 	case *pb.ExchangeRequest_SetHeader:
-		return r.SetHeader(op.SetHeader.GetName(), op.SetHeader.GetValues()...)
+		return s.setHeader(h, op.SetHeader.GetName(), op.SetHeader.GetValues())
 	case *pb.ExchangeRequest_AppendHeader:
-		return r.AppendHeader(op.AppendHeader.GetName(), op.AppendHeader.GetValues()...)
+		return s.appendHeader(h, op.AppendHeader.GetName(), op.AppendHeader.GetValues())
 	case *pb.ExchangeRequest_RemoveHeader:
-		return r.RemoveHeader(op.RemoveHeader.GetName())
+		return s.removeHeader(h, op.RemoveHeader.GetName())
 	case *pb.ExchangeRequest_Write:
+		if err := s.admitBody(h, len(op.Write)); err != nil {
+			return err
+		}
 		return r.Write(ctx, op.Write)
 	case *pb.ExchangeRequest_End:
+		if err := s.admitBody(h, len(op.End.GetData())); err != nil {
+			return err
+		}
 		return r.End(ctx, op.End.GetData())
 	case *pb.ExchangeRequest_FlushHeaders:
 		return r.FlushHeaders()

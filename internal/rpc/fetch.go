@@ -58,6 +58,10 @@ func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResp
 	if n := in.GetMaxResponseBytes(); n > 0 && n < limit {
 		limit = n
 	}
+	limit, bound, err := s.fetchLimits(in, limit)
+	if err != nil {
+		return nil, err
+	}
 
 	if err := s.handles.reserve(); err != nil {
 		return nil, err
@@ -116,14 +120,14 @@ func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResp
 			out.Redirects = hopsToProto(ev.Redirects)
 			if cl := head.ContentLength; cl > limit {
 				cr.Destroy(nil)
-				return nil, tooLarge(limit)
+				return nil, s.fetchTooLarge(limit, bound)
 			} else if cl > 0 {
 				body = make([]byte, 0, cl)
 			}
 		case httpengine.EventData:
 			if int64(len(body)+len(ev.Data)) > limit {
 				cr.Destroy(nil)
-				return nil, tooLarge(limit)
+				return nil, s.fetchTooLarge(limit, bound)
 			}
 			body = append(body, ev.Data...)
 		case httpengine.EventEnd:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/httpgateway/httpgateway/internal/httpengine"
+	"github.com/httpgateway/httpgateway/internal/limits"
 )
 
 // handle is one live ClientRequest addressed by its request_id.
@@ -38,6 +39,17 @@ type handle struct {
 	// finishedAt is when the handle was first seen finished (unix nanos),
 	// 0 before.
 	finishedAt atomic.Int64
+
+	// The per-request bounds (limits.go). headerMu serialises header edits
+	// with their check and guards headers (the caller's header bytes; nil
+	// without a header bound); bodyBytes counts the body bytes the caller
+	// wrote; response counts the response body delivered; overLimit is the
+	// bound that ended the request, nil if none.
+	headerMu  sync.Mutex
+	headers   *headerMeter
+	bodyBytes atomic.Int64
+	response  responseMeter
+	overLimit atomic.Pointer[limits.Exceeded]
 }
 
 // touch records activity on h.
@@ -66,9 +78,11 @@ func (h *handle) tunnelPending() bool {
 // wanted anymore: 'close' emitted, every event delivered, no socket
 // waiting for Tunnel.
 func (h *handle) finished() bool {
-	select {
-	case <-h.req.Done():
-	default:
+	// The request emitted its last event once its log is finished. (Done
+	// closes right after, in the same critical section of the engine: a
+	// stream that just read the log's end may run before it does, and must
+	// see the request finished.)
+	if !h.req.Events().Finished() {
 		return false
 	}
 	return (h.consumed.Load() || h.req.Events().AllDelivered()) && !h.tunnelPending()

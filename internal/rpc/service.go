@@ -35,8 +35,16 @@ type Options struct {
 	EventBufferBytes int
 	// AgentDeps is the dial machinery (resolver, egress check) given to
 	// every agent the service creates, `global` and one-time agents
-	// included. The zero value dials anything with the system resolver.
+	// included, when AgentDepsFor is nil. The zero value dials anything
+	// with the system resolver.
 	AgentDeps agentpool.Deps
+	// AgentDepsFor, if set, returns the dial machinery for the agents of
+	// callers in a role (auth.Identity.Role; "" is the default role and
+	// the anonymous identity's): how a role's egress policy applies. Each
+	// agent is created for one identity in one role and keeps that role's
+	// Deps; see agents. It is called when an agent is created, not per
+	// dial. nil means AgentDeps for every role.
+	AgentDepsFor func(role string) agentpool.Deps
 	// GlobalProxyEnv, when not empty, is the `global` agent's proxyEnv (a
 	// gateway-wide default proxy, from the process environment).
 	GlobalProxyEnv map[string]string
@@ -48,13 +56,17 @@ type Options struct {
 	// them; see RequestInfo for what it may change.
 	NewObserver func(ctx context.Context, r *RequestInfo) httpengine.Observer
 	// AgentCreated, if set, is called with every named agent the service
-	// creates, `global` (in New) included, after it is registered and
-	// without locks held. One-time agents are not reported: they live for
-	// one request. Metrics use it to watch the pools.
+	// creates, after it is registered and without locks held: each
+	// identity's `global` (the anonymous identity's in New, the others'
+	// on their first use) included. One-time agents are not reported:
+	// they live for one request. Metrics use it to watch the pools.
 	AgentCreated func(*agentpool.Agent)
-	// Limits are the per-identity bounds (concurrent requests, handles,
-	// rate); nil limits nothing. Every request start takes from it
-	// (startRequest); a refusal is RESOURCE_EXHAUSTED with RetryInfo.
+	// Limits are the per-identity bounds; nil limits nothing. Every
+	// request start takes from it (startRequest): concurrent requests,
+	// handles and rate, refused with RESOURCE_EXHAUSTED and RetryInfo. Its
+	// per-request bounds (header, request and response body, Tunnel
+	// duration and bytes) are applied where those bytes flow (limits.go);
+	// past one the request ends, RESOURCE_EXHAUSTED without RetryInfo.
 	Limits *limits.Limiter
 	// MaxRequestDuration caps every request's engine MaxDuration (whole
 	// request, creation to 'close'). Default 0 = no cap.
@@ -88,11 +100,23 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// depsFor is AgentDepsFor, or AgentDeps for every role.
+func (o Options) depsFor() func(role string) agentpool.Deps {
+	if o.AgentDepsFor != nil {
+		return o.AgentDepsFor
+	}
+	deps := o.AgentDeps
+	return func(string) agentpool.Deps { return deps }
+}
+
 // Service holds the state behind the gateway's gRPC services: the agents
 // and the live request handles. Create it with New, register it with
 // Register, and Close it after the gRPC server stopped.
 type Service struct {
-	opts    Options
+	opts Options
+	// bounds are Options.Limits' per-request bounds, read once: the
+	// streaming paths consult them per chunk.
+	bounds  limits.Options
 	agents  *agents
 	handles *handles
 }
@@ -103,7 +127,8 @@ func New(o Options) *Service {
 	o = o.withDefaults()
 	return &Service{
 		opts:    o,
-		agents:  newAgents(o.AgentDeps, o.GlobalProxyEnv, o.AgentCreated),
+		bounds:  o.Limits.Bounds(),
+		agents:  newAgents(o.depsFor(), o.GlobalProxyEnv, o.AgentCreated),
 		handles: newHandles(o.MaxLiveRequests, o.RequestIdleTimeout, o.FinishedLinger),
 	}
 }
@@ -122,9 +147,9 @@ func (s *Service) Close() {
 	s.agents.close()
 }
 
-// Agents returns the named agents alive now, `global` included, sorted by
-// name; one-time agents are not listed. For metrics that read their
-// snapshots.
+// Agents returns the named agents alive now, of every caller, each
+// identity's `global` included, sorted by name; one-time agents are not
+// listed. For metrics that read their snapshots.
 func (s *Service) Agents() []*agentpool.Agent {
 	all := s.agents.list()
 	out := make([]*agentpool.Agent, len(all))

@@ -49,6 +49,12 @@ func closeWrite(c net.Conn) bool {
 // out), the caller's half-close or cancellation. The handler closes the
 // socket before it returns, and the caller-to-socket goroutine ends when
 // its Recv fails, which gRPC makes happen once the handler returned.
+//
+// The Tunnel's bounds (Options.Limits: MaxTunnelDuration, MaxTunnelBytes,
+// both directions counted together) close the socket when passed, and the
+// Tunnel answers RESOURCE_EXHAUSTED with the limit's code; bytes past the
+// byte bound are not carried. The duration timer's goroutine only closes
+// the socket; the timer is stopped when the handler returns.
 func (c *clientRequestService) Tunnel(stream grpc.BidiStreamingServer[pb.TunnelRequest, pb.TunnelResponse]) error {
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
@@ -76,6 +82,8 @@ func (c *clientRequestService) Tunnel(stream grpc.BidiStreamingServer[pb.TunnelR
 	var closeOnce sync.Once
 	closeConn := func() { closeOnce.Do(func() { _ = conn.Close() }) }
 	defer closeConn()
+	meter := c.svc.startTunnelMeter(closeConn)
+	defer meter.stop()
 
 	// callerDone is closed when the caller's side ended the tunnel (a
 	// half-close or a failed Recv): the handler's read error is then the
@@ -91,6 +99,10 @@ func (c *clientRequestService) Tunnel(stream grpc.BidiStreamingServer[pb.TunnelR
 			}
 			switch f := msg.GetFrame().(type) {
 			case *pb.TunnelRequest_Data:
+				if !meter.add(len(f.Data)) {
+					closeConn()
+					return
+				}
 				if _, err := conn.Write(f.Data); err != nil {
 					closeConn()
 					return
@@ -111,6 +123,9 @@ func (c *clientRequestService) Tunnel(stream grpc.BidiStreamingServer[pb.TunnelR
 		buf := make([]byte, tunnelReadBytes)
 		n, err := tun.Reader.Read(buf)
 		if n > 0 {
+			if !meter.add(n) {
+				return toStatus(meter.err())
+			}
 			if serr := stream.Send(&pb.TunnelResponse{Frame: &pb.TunnelResponse_Data{Data: buf[:n]}}); serr != nil {
 				return serr
 			}
@@ -122,6 +137,9 @@ func (c *clientRequestService) Tunnel(stream grpc.BidiStreamingServer[pb.TunnelR
 			return nil
 		}
 		if err != nil {
+			if lerr := meter.err(); lerr != nil {
+				return toStatus(lerr) // a bound closed the socket
+			}
 			select {
 			case <-callerDone:
 				return nil // the caller ended the tunnel; the read failed on our close

@@ -47,6 +47,9 @@ func (c *clientRequestService) Write(stream grpc.ClientStreamingServer[pb.WriteR
 			return toStatus(badArgument("Write: request_id changed within the stream"))
 		}
 		h.touch()
+		if err := c.svc.admitBody(h, len(msg.GetChunk())); err != nil {
+			return toStatus(h.endOverLimit(err))
+		}
 		if msg.GetEnd() {
 			if err := h.req.End(ctx, msg.GetChunk()); err != nil {
 				return toStatus(err)
