@@ -62,6 +62,19 @@ func New(cfg config.Config, register func(grpc.ServiceRegistrar), opts ...Option
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(cfg.MaxSendMsgSize),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		// A fixed set of workers runs the handlers instead of a new
+		// goroutine per call: a fresh goroutine's stack grows (and is
+		// copied) on every call through the engine's deep paths, which
+		// was ~7% of the CPU of a small Fetch. When every worker is busy
+		// (long streams), grpc starts a goroutine as before.
+		grpc.NumStreamWorkers(64),
+		// Bodies are the bulk of the bytes: a 256 KiB write buffer makes one
+		// write(2) per 256 KiB of DATA frames instead of per 32 KiB (the
+		// syscalls were half the CPU of a 100 MiB download), and sharing it
+		// returns it to a pool after each flush, so an idle connection
+		// holds none.
+		grpc.WriteBufferSize(256<<10),
+		grpc.SharedWriteBuffer(true),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             cfg.KeepaliveMinTime,
 			PermitWithoutStream: cfg.KeepalivePermitWithoutStream,

@@ -231,6 +231,9 @@ func (a *gatewayArm) Name() string {
 func (a *gatewayArm) Procs() []proc                                  { return a.procs }
 func (a *gatewayArm) Goroutines() func(context.Context) (int, error) { return a.g.goroutines }
 
+// AdminAddr is the gateway's admin listener (pprof), for -profile.
+func (a *gatewayArm) AdminAddr() string { return a.g.adminAddr }
+
 func (a *gatewayArm) Close() {
 	a.g.close()
 	a.g.proc.stop(5 * time.Second)
