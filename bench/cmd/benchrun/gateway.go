@@ -179,6 +179,13 @@ func (g *gateway) probe(ctx context.Context, url string) error {
 	if resp.GetStatusCode() != 200 {
 		return fmt.Errorf("probe fetch: status %d", resp.GetStatusCode())
 	}
+	// Bring up every connection now, so that no round pays for (or counts
+	// the goroutines of) connecting.
+	for _, cc := range g.conns {
+		if _, err := pb.NewAgentServiceClient(cc).ListAgents(ctx, &pb.ListAgentsRequest{}); err != nil {
+			return fmt.Errorf("probe connection: %w", err)
+		}
+	}
 	if g.agentKeepAlive, err = g.createAgent(ctx, "bench-keepalive", true); err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ type profiled interface{ AdminAddr() string }
 // profile and an allocation profile (the allocations made during the
 // round) as long as the round, and writes them to
 // <dir>/<scenario>_<arm>_<round>_{cpu,allocs}.pprof; the returned stop
-// waits for them. Other arms, or no -profile, get a no-op.
+// waits for them, then saves the goroutine dump (…_goroutines.txt). Other arms, or no -profile, get a no-op.
 func startProfile(ctx context.Context, e *env, sc scenario, a arm, round int) (stop func()) {
 	p, ok := a.(profiled)
 	if e.profileDir == "" || !ok || p.AdminAddr() == "" {
@@ -36,22 +36,35 @@ func startProfile(ctx context.Context, e *env, sc scenario, a arm, round int) (s
 			}
 		})
 	}
-	return wg.Wait
+	return func() {
+		wg.Wait()
+		// The goroutines as the round left them (for idle_1k: what each
+		// idle socket holds).
+		path := filepath.Join(e.profileDir, fmt.Sprintf("%s_%s_%d_goroutines.txt", sc.name, a.Name(), round))
+		if err := fetchProfile(ctx, p.AdminAddr(), "goroutines", 0, path); err != nil {
+			fmt.Fprintf(e.log, "  profile %s: %v\n", path, err)
+		}
+	}
 }
 
 // fetchProfile gets kind (cpu: /debug/pprof/profile; allocs: the delta of
-// /debug/pprof/allocs over the seconds) from the pprof endpoint at adminAddr.
+// /debug/pprof/allocs over the seconds; goroutines: the goroutine dump
+// now) from the pprof endpoint at adminAddr.
 func fetchProfile(ctx context.Context, adminAddr, kind string, secs int, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs+10)*time.Second)
 	defer cancel()
-	endpoint := "profile"
-	if kind == "allocs" {
-		endpoint = "allocs"
+	var url string
+	switch kind {
+	case "cpu":
+		url = fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", adminAddr, secs)
+	case "allocs":
+		url = fmt.Sprintf("http://%s/debug/pprof/allocs?seconds=%d", adminAddr, secs)
+	default: // goroutines, grouped by stack
+		url = fmt.Sprintf("http://%s/debug/pprof/goroutine?debug=1", adminAddr)
 	}
-	url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", adminAddr, endpoint, secs)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

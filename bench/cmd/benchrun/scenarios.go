@@ -102,6 +102,8 @@ type accum struct {
 	gor                     int
 	haveGor                 bool
 	idleSockets             int
+	idleGorAdded            int // idle_1k: goroutines added while the sockets sat idle
+	haveIdleGor             bool
 	errSample               string
 }
 
@@ -209,6 +211,9 @@ func measureRound(ctx context.Context, e *env, sc scenario, a arm, j job, acc *a
 		if sockAfter, err := established(e.up.dynPort); err == nil {
 			acc.idleSockets = max(acc.idleSockets, sockAfter-sockBefore)
 		}
+		if got.haveGor && got.haveBaseGor {
+			acc.idleGorAdded, acc.haveIdleGor = max(acc.idleGorAdded, got.lastGor-got.baselineGor), true
+		}
 	}
 	if j.FreshPool {
 		a.Release(ctx)
@@ -274,6 +279,10 @@ func (a *accum) fill(r *Result, sc scenario, j job) {
 	if sc.idle {
 		n := a.idleSockets
 		r.IdleSockets = &n
+		if a.haveIdleGor && n > 0 {
+			v := round3(float64(a.idleGorAdded) / float64(n))
+			r.GoroutinesPerIdleSocket = &v
+		}
 	}
 	if j.Mode == "rate" {
 		r.RatePerS = round3(j.Rate)
