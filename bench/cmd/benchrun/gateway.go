@@ -25,7 +25,10 @@ import (
 // CPU and memory are its own. Its settings for the benchmark:
 //   - --egress-allow 127.0.0.1/32: the upstream is on loopback, which the
 //     egress policy denies by default;
-//   - --max-concurrent-streams 10000: slow_5k has 5,000 calls in flight;
+//   - --max-concurrent-streams 10000, --max-live-requests 20000,
+//     --max-requests-per-caller and --max-handles-per-caller 20000: slow_5k
+//     has 5,000 calls in flight, all from the one (anonymous) caller the
+//     harness is;
 //   - --max-send-msg-size / --max-recv-msg-size 160MiB: Fetch carries the
 //     100 MiB bodies inline (the streaming arm does not need it);
 //   - --log-level warn (the harness's -gateway-log-level): no per-call
@@ -37,6 +40,8 @@ var gatewayArgs = []string{
 	"--max-send-msg-size", "160MiB",
 	"--max-recv-msg-size", "160MiB",
 	"--max-live-requests", "20000",
+	"--max-requests-per-caller", "20000",
+	"--max-handles-per-caller", "20000",
 }
 
 // gatewayConns is how many gRPC connections the client spreads calls over,
