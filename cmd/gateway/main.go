@@ -24,6 +24,7 @@ func main() {
 	// at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop)
+	tuneGC(os.LookupEnv)
 	code := run(ctx, os.Args[1:], &stdio{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv})
 	stop()
 	os.Exit(code)

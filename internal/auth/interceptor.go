@@ -78,8 +78,9 @@ func (a *Authenticator) Authenticate(ctx context.Context) (Identity, error) {
 // is true when there is an authorization header at all; err when it is not
 // exactly one "Bearer <token>".
 func bearer(ctx context.Context) (tok string, present bool, err error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
+	// ValueFromIncomingContext copies only this key's values, where
+	// FromIncomingContext would copy the whole metadata on every call.
+	vals := metadata.ValueFromIncomingContext(ctx, "authorization")
 	if len(vals) == 0 {
 		return "", false, nil
 	}

@@ -89,9 +89,14 @@ func headersToProto(hs []wire.Header) []*pb.Header {
 	if len(hs) == 0 {
 		return nil
 	}
+	// One backing array for the messages: one allocation, not one per
+	// header (this runs for every response head).
+	msgs := make([]pb.Header, len(hs))
 	out := make([]*pb.Header, len(hs))
 	for i, h := range hs {
-		out[i] = &pb.Header{Name: h.Name, Value: h.Value}
+		m := &msgs[i]
+		m.Name, m.Value = h.Name, h.Value
+		out[i] = m
 	}
 	return out
 }
@@ -100,9 +105,11 @@ func mergedToProto(ms []wire.MergedHeader) []*pb.HeaderValues {
 	if len(ms) == 0 {
 		return nil
 	}
+	msgs := make([]pb.HeaderValues, len(ms)) // one allocation, as headersToProto
 	out := make([]*pb.HeaderValues, len(ms))
 	for i, m := range ms {
-		hv := &pb.HeaderValues{Name: m.Name, Values: m.Values}
+		hv := &msgs[i]
+		hv.Name, hv.Values = m.Name, m.Values
 		if !m.IsArray() {
 			hv.Joined = m.Joined
 		}

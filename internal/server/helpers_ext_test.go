@@ -31,6 +31,8 @@ type serverSetup struct {
 	register func(grpc.ServiceRegistrar)
 	config   func(*config.Config)
 	opts     []server.Option
+	// level is the logger's level; nil logs everything (debug).
+	level slog.Leveler
 }
 
 // startServer starts a server on 127.0.0.1:0 and registers its stop with
@@ -47,7 +49,11 @@ func startServer(t *testing.T, setup serverSetup) *testServer {
 		setup.config(&cfg)
 	}
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := setup.level
+	if level == nil {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))
 	srv, err := server.New(cfg, setup.register, append([]server.Option{server.WithLogger(logger)}, setup.opts...)...)
 	if err != nil {
 		t.Fatal(err)

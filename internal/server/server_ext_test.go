@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -167,5 +169,68 @@ func TestNewRejectsBadTLSFiles(t *testing.T) {
 	cfg.Listen = "nope"
 	if _, err := server.New(cfg, nil); err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Errorf("New with a bad config: %v; want a validation error", err)
+	}
+}
+
+// levelAgents answers ListAgents OK and GetAgent PERMISSION_DENIED.
+type levelAgents struct {
+	gatewayv1.UnimplementedAgentServiceServer
+}
+
+func (levelAgents) ListAgents(context.Context, *gatewayv1.ListAgentsRequest) (*gatewayv1.ListAgentsResponse, error) {
+	return &gatewayv1.ListAgentsResponse{}, nil
+}
+
+func (levelAgents) GetAgent(context.Context, *gatewayv1.GetAgentRequest) (*gatewayv1.GetAgentResponse, error) {
+	return nil, status.Error(codes.PermissionDenied, "denied: secret-ish detail")
+}
+
+// TestCallLogLevels: the access log line's level follows the call's code
+// (OK at info, PERMISSION_DENIED at warn, UNIMPLEMENTED at error), so at
+// warn only the failures are written, with their fields; health checks are
+// never logged.
+func TestCallLogLevels(t *testing.T) {
+	ts := startServer(t, serverSetup{level: slog.LevelWarn, register: func(s grpc.ServiceRegistrar) {
+		gatewayv1.RegisterAgentServiceServer(s, levelAgents{})
+	}})
+	cc := dial(t, ts.addr)
+	ctx := context.Background()
+	ac := gatewayv1.NewAgentServiceClient(cc)
+	if _, err := ac.ListAgents(ctx, &gatewayv1.ListAgentsRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.GetAgent(ctx, &gatewayv1.GetAgentRequest{Name: "x"}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("GetAgent: %v", err)
+	}
+	if _, err := ac.DestroyAgent(ctx, &gatewayv1.DestroyAgentRequest{Name: "x"}); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("DestroyAgent: %v", err)
+	}
+	if _, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	var lines []map[string]any
+	for l := range strings.SplitSeq(strings.TrimSpace(ts.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if rec["msg"] == "finished call" {
+			lines = append(lines, rec)
+		}
+	}
+	want := map[string][2]string{"GetAgent": {"WARN", "PermissionDenied"}, "DestroyAgent": {"ERROR", "Unimplemented"}}
+	if len(lines) != len(want) {
+		t.Fatalf("%d call lines, want %d (GetAgent, DestroyAgent): %v", len(lines), len(want), lines)
+	}
+	for _, rec := range lines {
+		w, ok := want[rec["grpc.method"].(string)]
+		if !ok {
+			t.Errorf("unexpected call line %v", rec)
+			continue
+		}
+		if rec["level"] != w[0] || rec["grpc.code"] != w[1] || rec["grpc.service"] != "httpgateway.v1.AgentService" ||
+			rec["grpc.method_type"] != "unary" || rec["peer.address"] == nil || rec["grpc.time_ms"] == nil || rec["grpc.error"] == nil {
+			t.Errorf("call line %v; want level %s, code %s and every field", rec, w[0], w[1])
+		}
 	}
 }

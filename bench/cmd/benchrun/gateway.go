@@ -25,7 +25,10 @@ import (
 // CPU and memory are its own. Its settings for the benchmark:
 //   - --egress-allow 127.0.0.1/32: the upstream is on loopback, which the
 //     egress policy denies by default;
-//   - --max-concurrent-streams 10000: slow_5k has 5,000 calls in flight;
+//   - --max-concurrent-streams 10000, --max-live-requests 20000,
+//     --max-requests-per-caller and --max-handles-per-caller 20000: slow_5k
+//     has 5,000 calls in flight, all from the one (anonymous) caller the
+//     harness is;
 //   - --max-send-msg-size / --max-recv-msg-size 160MiB: Fetch carries the
 //     100 MiB bodies inline (the streaming arm does not need it);
 //   - --log-level warn (the harness's -gateway-log-level): no per-call
@@ -37,6 +40,8 @@ var gatewayArgs = []string{
 	"--max-send-msg-size", "160MiB",
 	"--max-recv-msg-size", "160MiB",
 	"--max-live-requests", "20000",
+	"--max-requests-per-caller", "20000",
+	"--max-handles-per-caller", "20000",
 }
 
 // gatewayConns is how many gRPC connections the client spreads calls over,
@@ -179,6 +184,13 @@ func (g *gateway) probe(ctx context.Context, url string) error {
 	if resp.GetStatusCode() != 200 {
 		return fmt.Errorf("probe fetch: status %d", resp.GetStatusCode())
 	}
+	// Bring up every connection now, so that no round pays for (or counts
+	// the goroutines of) connecting.
+	for _, cc := range g.conns {
+		if _, err := pb.NewAgentServiceClient(cc).ListAgents(ctx, &pb.ListAgentsRequest{}); err != nil {
+			return fmt.Errorf("probe connection: %w", err)
+		}
+	}
 	if g.agentKeepAlive, err = g.createAgent(ctx, "bench-keepalive", true); err != nil {
 		return err
 	}
@@ -230,6 +242,9 @@ func (a *gatewayArm) Name() string {
 
 func (a *gatewayArm) Procs() []proc                                  { return a.procs }
 func (a *gatewayArm) Goroutines() func(context.Context) (int, error) { return a.g.goroutines }
+
+// AdminAddr is the gateway's admin listener (pprof), for -profile.
+func (a *gatewayArm) AdminAddr() string { return a.g.adminAddr }
 
 func (a *gatewayArm) Close() {
 	a.g.close()

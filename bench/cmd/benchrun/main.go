@@ -51,6 +51,7 @@ type options struct {
 	repo      string
 	keepLogs  bool
 	gwLog     string
+	profile   string
 }
 
 func parseFlags() (*options, error) {
@@ -65,6 +66,7 @@ func parseFlags() (*options, error) {
 	fs.StringVar(&o.repo, "repo", ".", "the httpgateway module `root` (./cmd/gateway, bench/node)")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the temporary folder with the processes' logs")
 	fs.StringVar(&o.gwLog, "gateway-log-level", "warn", "the gateway's --log-level (info logs every call)")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of the gateway for each gateway round into `dir` (<scenario>_<arm>_<round>.pprof)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return nil, err
 	}
@@ -149,7 +151,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "benchrun: set-up failed:", err)
 		return 1
 	}
-	e := &env{up: up, duration: o.duration, rounds: o.rounds, log: progress}
+	e := &env{up: up, duration: o.duration, rounds: o.rounds, log: progress, profileDir: o.profile}
 
 	var results []*Result
 	var c32 []*Result

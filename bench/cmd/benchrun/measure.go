@@ -226,12 +226,19 @@ type sampler struct {
 	stop            context.CancelFunc
 	done            chan struct{}
 	baselineRSS     int64 // RSS when the run started
+	baselineGor     int   // goroutines when the run started (haveBaseGor)
+	haveBaseGor     bool
 }
 
 func startSampler(ctx context.Context, pid int, goroutines func(context.Context) (int, error), every time.Duration) *sampler {
 	s := &sampler{pid: pid, goroutines: goroutines, every: every, done: make(chan struct{})}
 	if m, err := readMem(pid); err == nil {
 		s.baselineRSS = m.rssKiB
+	}
+	if goroutines != nil {
+		if g, err := goroutines(ctx); err == nil {
+			s.baselineGor, s.haveBaseGor = g, true
+		}
 	}
 	ctx, s.stop = context.WithCancel(ctx)
 	go s.loop(ctx) // ends when finish cancels ctx
@@ -281,6 +288,8 @@ type samples struct {
 	maxRSS, lastRSS, baselineRSS int64
 	maxGor, lastGor              int
 	haveGor                      bool
+	baselineGor                  int
+	haveBaseGor                  bool
 }
 
 // finish takes a last reading, stops the loop and returns the figures.
@@ -291,5 +300,5 @@ func (s *sampler) finish(ctx context.Context) samples {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return samples{maxRSS: s.maxRSS, lastRSS: s.lastRSS, baselineRSS: s.baselineRSS,
-		maxGor: s.maxGor, lastGor: s.lastGor, haveGor: s.haveGor}
+		maxGor: s.maxGor, lastGor: s.lastGor, haveGor: s.haveGor, baselineGor: s.baselineGor, haveBaseGor: s.haveBaseGor}
 }

@@ -48,6 +48,11 @@ type Result struct {
 	// client arms; null for squid and the Node arms.
 	Goroutines  *int `json:"goroutines"`
 	IdleSockets *int `json:"idle_sockets,omitempty"` // idle_1k: pooled connections to the upstream
+	// GoroutinesPerIdleSocket (idle_1k, Go arms) is the goroutines the
+	// arm's process gained while opening the idle sockets, per socket:
+	// what the pool costs per socket, without the process's fixed ones
+	// (gRPC's stream workers, the runtime's).
+	GoroutinesPerIdleSocket *float64 `json:"goroutines_per_idle_socket,omitempty"`
 
 	Errors      int64   `json:"errors"`
 	Requests    int64   `json:"requests"`
@@ -102,6 +107,9 @@ func printTable(w io.Writer, rs []*Result) {
 			note = "e.g. " + r.ErrorSample
 		case r.IdleSockets != nil:
 			note = fmt.Sprintf("%d idle sockets", *r.IdleSockets)
+			if r.GoroutinesPerIdleSocket != nil {
+				note += fmt.Sprintf(", %.3f goroutines/socket", *r.GoroutinesPerIdleSocket)
+			}
 		case r.RSSPerReqKiB != nil:
 			note = fmt.Sprintf("%.1f KiB RSS/request", *r.RSSPerReqKiB)
 		case r.RatePerS > 0:

@@ -32,6 +32,8 @@ type env struct {
 	duration time.Duration
 	rounds   int
 	log      io.Writer
+	// profileDir, when set, receives a CPU profile of each gateway round.
+	profileDir string
 }
 
 const idleWait = time.Second
@@ -100,6 +102,8 @@ type accum struct {
 	gor                     int
 	haveGor                 bool
 	idleSockets             int
+	idleGorAdded            int // idle_1k: goroutines added while the sockets sat idle
+	haveIdleGor             bool
 	errSample               string
 }
 
@@ -149,7 +153,7 @@ func runScenario(ctx context.Context, e *env, sc scenario, slots []armSlot, rate
 			if a == nil || ctx.Err() != nil {
 				continue
 			}
-			measureRound(ctx, e, sc, a, j, acc[i])
+			measureRound(ctx, e, sc, a, j, acc[i], round)
 			fmt.Fprintf(e.log, "  %-22s %-15s round %d/%d: %s\n", sc.name, slots[i].name, round, e.rounds, acc[i].progress())
 		}
 	}
@@ -174,7 +178,7 @@ func (a *accum) progress() string {
 }
 
 // measureRound runs one round of j on a and adds its figures to acc.
-func measureRound(ctx context.Context, e *env, sc scenario, a arm, j job, acc *accum) {
+func measureRound(ctx context.Context, e *env, sc scenario, a arm, j job, acc *accum, round int) {
 	// The harness is the client of the Go arms: hand back what earlier
 	// rounds left on its heap, so their RSS figures start from the same floor.
 	debug.FreeOSMemory()
@@ -186,9 +190,11 @@ func measureRound(ctx context.Context, e *env, sc scenario, a arm, j job, acc *a
 	sockBefore, _ := established(e.up.dynPort)
 	s := startSampler(ctx, procs[0].pid, a.Goroutines(), 100*time.Millisecond)
 
+	stopProfile := startProfile(ctx, e, sc, a, round)
 	rctx, cancel := context.WithTimeout(ctx, jobBound(j))
 	r, err := a.Run(rctx, j)
 	cancel()
+	stopProfile()
 	if sc.idle {
 		select {
 		case <-time.After(idleWait):
@@ -204,6 +210,9 @@ func measureRound(ctx context.Context, e *env, sc scenario, a arm, j job, acc *a
 	if sc.idle {
 		if sockAfter, err := established(e.up.dynPort); err == nil {
 			acc.idleSockets = max(acc.idleSockets, sockAfter-sockBefore)
+		}
+		if got.haveGor && got.haveBaseGor {
+			acc.idleGorAdded, acc.haveIdleGor = max(acc.idleGorAdded, got.lastGor-got.baselineGor), true
 		}
 	}
 	if j.FreshPool {
@@ -270,6 +279,10 @@ func (a *accum) fill(r *Result, sc scenario, j job) {
 	if sc.idle {
 		n := a.idleSockets
 		r.IdleSockets = &n
+		if a.haveIdleGor && n > 0 {
+			v := round3(float64(a.idleGorAdded) / float64(n))
+			r.GoroutinesPerIdleSocket = &v
+		}
 	}
 	if j.Mode == "rate" {
 		r.RatePerS = round3(j.Rate)
