@@ -90,7 +90,12 @@ func runServe(ctx context.Context, io *stdio, args []string) int {
 		log.Error("cannot register pool metrics", "err", err)
 		return exitFailure
 	}
-	sopts := []server.Option{server.WithLogger(log), server.WithServerOptions(grpc.StatsHandler(tel.t.ServerHandler()))}
+	sopts := []server.Option{server.WithLogger(log)}
+	if h := tel.t.ServerHandler(); h != nil {
+		sopts = append(sopts, server.WithServerOptions(grpc.StatsHandler(h)))
+	} else { // nothing exported: only continue the caller's trace context
+		sopts = append(sopts, server.WithCallContext(tel.t.ContinueTrace))
+	}
 	if tel.metrics != nil {
 		sopts = append(sopts, server.WithAdminHandler("GET /metrics", tel.metrics))
 	}

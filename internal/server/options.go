@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -16,6 +17,9 @@ type options struct {
 	unary      []grpc.UnaryServerInterceptor
 	stream     []grpc.StreamServerInterceptor
 	serverOpts []grpc.ServerOption
+	// callContext, if set, derives every call's context first (see
+	// WithCallContext).
+	callContext func(ctx context.Context, fullMethod string) context.Context
 	// admin are extra admin-listener routes (pattern -> handler).
 	admin []adminRoute
 	// drainHook runs after health turned NOT_SERVING and before the listener
@@ -50,6 +54,15 @@ func WithStreamInterceptors(i ...grpc.StreamServerInterceptor) Option {
 // config implies (e.g. a stats handler for OpenTelemetry).
 func WithServerOptions(opts ...grpc.ServerOption) Option {
 	return func(o *options) { o.serverOpts = append(o.serverOpts, opts...) }
+}
+
+// WithCallContext sets a function that derives each call's context before
+// anything else sees it (the access log, recovery, the slot, the handler):
+// how the caller's trace context is continued when no stats handler does
+// it. A stats handler makes gRPC build per-call stats objects for every
+// call, which costs more than the extraction itself.
+func WithCallContext(f func(ctx context.Context, fullMethod string) context.Context) Option {
+	return func(o *options) { o.callContext = f }
 }
 
 type adminRoute struct {

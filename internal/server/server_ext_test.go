@@ -234,3 +234,44 @@ func TestCallLogLevels(t *testing.T) {
 		}
 	}
 }
+
+type callCtxKey struct{}
+
+// ctxAgents reports the call context's callCtxKey value in its errors.
+type ctxAgents struct {
+	gatewayv1.UnimplementedAgentServiceServer
+}
+
+func (ctxAgents) GetAgent(ctx context.Context, _ *gatewayv1.GetAgentRequest) (*gatewayv1.GetAgentResponse, error) {
+	v, _ := ctx.Value(callCtxKey{}).(string)
+	return nil, status.Error(codes.NotFound, "value="+v)
+}
+
+func (ctxAgents) WatchAgent(_ *gatewayv1.WatchAgentRequest, s grpc.ServerStreamingServer[gatewayv1.WatchAgentResponse]) error {
+	v, _ := s.Context().Value(callCtxKey{}).(string)
+	return status.Error(codes.NotFound, "value="+v)
+}
+
+// TestCallContext: WithCallContext derives the context every unary and
+// streaming handler sees, from the call's method.
+func TestCallContext(t *testing.T) {
+	ts := startServer(t, serverSetup{
+		register: func(s grpc.ServiceRegistrar) { gatewayv1.RegisterAgentServiceServer(s, ctxAgents{}) },
+		opts: []server.Option{server.WithCallContext(func(ctx context.Context, method string) context.Context {
+			return context.WithValue(ctx, callCtxKey{}, method)
+		})},
+	})
+	ac := gatewayv1.NewAgentServiceClient(dial(t, ts.addr))
+	ctx := context.Background()
+	_, err := ac.GetAgent(ctx, &gatewayv1.GetAgentRequest{Name: "x"})
+	if got, want := status.Convert(err).Message(), "value=/httpgateway.v1.AgentService/GetAgent"; got != want {
+		t.Errorf("unary: %q, want %q", got, want)
+	}
+	st, err := ac.WatchAgent(ctx, &gatewayv1.WatchAgentRequest{Agent: "x"})
+	if err == nil {
+		_, err = st.Recv()
+	}
+	if got, want := status.Convert(err).Message(), "value=/httpgateway.v1.AgentService/WatchAgent"; got != want {
+		t.Errorf("stream: %q, want %q", got, want)
+	}
+}

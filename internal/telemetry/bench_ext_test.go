@@ -90,7 +90,7 @@ func startBenchGateway(b *testing.B, mode string) (pb.ClientRequestServiceClient
 			}
 			o.AgentCreated = tel.WatchAgent
 		}
-		sopts = append(sopts, grpc.StatsHandler(tel.ServerHandler()))
+		sopts = append(sopts, serverOptions(tel)...)
 	}
 	svc := rpc.New(o)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -119,7 +119,7 @@ func startGateway(t *testing.T, tel *telemetry.Telemetry, with func(*rpc.Options
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(grpc.StatsHandler(tel.ServerHandler()))
+	srv := grpc.NewServer(serverOptions(tel)...)
 	svc.Register(srv)
 	served := make(chan struct{})
 	go func() { // ends when srv stops
@@ -260,3 +260,27 @@ func (r *traceparents) of(path string) []string {
 	defer r.mu.Unlock()
 	return append([]string(nil), r.byPath[path]...)
 }
+
+// serverOptions instruments a test gRPC server as serve does: otelgrpc's
+// stats handler when something is exported, else ContinueTrace (serve
+// runs it first in its interceptor chains through server.WithCallContext).
+func serverOptions(tel *telemetry.Telemetry) []grpc.ServerOption {
+	if h := tel.ServerHandler(); h != nil {
+		return []grpc.ServerOption{grpc.StatsHandler(h)}
+	}
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+			return next(tel.ContinueTrace(ctx, info.FullMethod), req)
+		}),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+			return next(srv, tracedStream{ss, tel.ContinueTrace(ss.Context(), info.FullMethod)})
+		}),
+	}
+}
+
+type tracedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s tracedStream) Context() context.Context { return s.ctx }

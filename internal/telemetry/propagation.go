@@ -4,10 +4,8 @@ import (
 	"context"
 	"strings"
 
-	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/stats"
 
 	"github.com/httpgateway/httpgateway/internal/httpengine"
 )
@@ -88,26 +86,15 @@ func (c incomingCarrier) Keys() []string {
 // healthMethodPrefix starts the full method names of the health service.
 var healthMethodPrefix = "/" + grpc_health_v1.Health_ServiceDesc.ServiceName + "/"
 
-// propagationHandler is the server stats handler when nothing is
-// exported: it only continues the caller's trace context from the gRPC
-// metadata, which is all otelgrpc's handler does over no-op providers,
-// without its per-RPC work (a copy of all the metadata, span options and
-// attributes, a no-op span, seven stats callbacks that record nothing).
-// The outbound traceparent and the log lines then carry the caller's
-// trace, as they would with otelgrpc.
-type propagationHandler struct{ prop propagation.TextMapPropagator }
-
-func (h propagationHandler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
-	if strings.HasPrefix(info.FullMethodName, healthMethodPrefix) {
+// ContinueTrace returns ctx carrying the caller's trace context from the
+// call's incoming gRPC metadata (W3C traceparent/tracestate), health checks
+// left alone, as otelgrpc's handler does. It is what the gRPC server uses
+// when ServerHandler is nil (nothing exported): the outbound traceparent and
+// the log lines then still carry the caller's trace, without otelgrpc's
+// per-call work over no-op providers or gRPC's per-call stats objects.
+func (t *Telemetry) ContinueTrace(ctx context.Context, fullMethod string) context.Context {
+	if strings.HasPrefix(fullMethod, healthMethodPrefix) {
 		return ctx // as otelgrpc's filter: probes are not traced
 	}
-	return h.prop.Extract(ctx, incomingCarrier{ctx})
+	return t.prop.Extract(ctx, incomingCarrier{ctx})
 }
-
-func (propagationHandler) HandleRPC(context.Context, stats.RPCStats) {}
-
-func (propagationHandler) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
-	return ctx
-}
-
-func (propagationHandler) HandleConn(context.Context, stats.ConnStats) {}

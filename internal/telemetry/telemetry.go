@@ -108,10 +108,12 @@ func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.mp }
 // RPC (the parent of the HTTP client spans) continuing the caller's trace
 // context from the gRPC metadata, and the rpc.server.* metrics. Health
 // checks are left out: probes would drown the traces. With neither traces
-// nor metrics exported it only continues the caller's trace context.
+// nor metrics exported it is nil: install no stats handler (gRPC then
+// builds no per-call stats objects) and continue the caller's trace
+// context with ContinueTrace.
 func (t *Telemetry) ServerHandler() stats.Handler {
 	if !t.tracing && !t.metrics {
-		return propagationHandler{prop: t.prop}
+		return nil
 	}
 	return otelgrpc.NewServerHandler(
 		otelgrpc.WithTracerProvider(t.tp),
