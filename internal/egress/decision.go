@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
 )
@@ -45,6 +46,17 @@ type Decision struct {
 	Role string
 	// Mode is the mode the decision was taken in.
 	Mode Mode
+}
+
+// selfRulePrefix starts the rule of a denial of the gateway's own listener.
+const selfRulePrefix = "self:"
+
+// Enforced reports whether the decision stops the dial: a denial in enforce
+// mode, or a denial of one of the gateway's own listeners in any mode. A
+// report-only policy still refuses those: a request to the gateway itself
+// would loop back into it, which is never a rollout question.
+func (d Decision) Enforced() bool {
+	return !d.Allowed && (d.Mode != ReportOnly || strings.HasPrefix(d.Rule, selfRulePrefix))
 }
 
 // Metadata returns the decision as string pairs, meant for the metadata of

@@ -9,7 +9,8 @@
 //     default-deny ranges (loopback, link-local and cloud metadata, private,
 //     CGNAT, multicast, reserved, documentation, ...; DefaultDenyRanges),
 //     the gateway's own listeners, per-role layers (ForRole) and the
-//     enforce / report-only modes. Its Check and CheckSocketPath methods are
+//     enforce / report-only modes (report-only still refuses the gateway's
+//     own listeners: Decision.Enforced). Its Check and CheckSocketPath methods are
 //     agentpool.Deps.Check and Deps.CheckSocketPath, and CheckName (over a
 //     resolver) is Deps.CheckName, for the origin behind a proxy; see
 //     Policy for the precedence of rules.

@@ -78,7 +78,7 @@ func dialDecision(t *testing.T, p *egress.Policy, res *egress.Resolver, host str
 		ap := netip.AddrPortFrom(a, port)
 		d := p.Decide(host, ap)
 		err := p.Check(context.Background(), host, ap)
-		if (err == nil) != (d.Allowed || d.Mode == egress.ReportOnly) {
+		if (err == nil) != !d.Enforced() {
 			t.Fatalf("Check(%q, %s) = %v, but Decide says %+v", host, ap, err, d)
 		}
 		if !d.Allowed {

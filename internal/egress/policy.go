@@ -224,7 +224,7 @@ func (p *Policy) Decide(host string, addr netip.AddrPort) Decision {
 	}
 	for _, v := range vs {
 		if s, ok := p.selfMatch(v.addr, port); ok {
-			return deny(d, "self:"+s.String(), describe(v, ip)+" port "+fmt.Sprint(port)+" is the gateway's own listener")
+			return deny(d, selfRulePrefix+s.String(), describe(v, ip)+" port "+fmt.Sprint(port)+" is the gateway's own listener")
 		}
 	}
 	primary, primaryOK := p.addrAllow(name, ip, port)
@@ -367,7 +367,7 @@ func (p *Policy) enforce(ctx context.Context, d Decision) error {
 	if p.onDecision != nil {
 		p.onDecision(ctx, d)
 	}
-	if d.Allowed || d.Mode == ReportOnly {
+	if !d.Enforced() {
 		return nil
 	}
 	return deniedError(d)
@@ -377,7 +377,7 @@ func (p *Policy) logDecision(ctx context.Context, d Decision) {
 	level, msg := slog.LevelDebug, "egress allowed"
 	if !d.Allowed {
 		level, msg = slog.LevelWarn, "egress denied"
-		if d.Mode == ReportOnly {
+		if !d.Enforced() {
 			msg = "egress would be denied (report-only)"
 		}
 	}

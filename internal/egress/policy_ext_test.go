@@ -680,3 +680,29 @@ func TestPolicyString(t *testing.T) {
 		t.Fatalf("String = %q, want %q", got, want)
 	}
 }
+
+// TestReportOnlyStillRefusesSelf: report-only lets every other denial
+// through, but never a dial to the gateway's own listener (it would loop
+// back into the gateway); that one is logged as denied, not "would be".
+func TestReportOnlyStillRefusesSelf(t *testing.T) {
+	var logs logRecords
+	self := netip.MustParseAddrPort("127.0.0.1:50051")
+	p := mustPolicy(t, egress.Options{
+		Mode:      egress.ReportOnly,
+		SelfAddrs: []netip.AddrPort{self},
+		Logger:    slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	err := p.Check(context.Background(), "127.0.0.1", self)
+	var de *egress.DeniedError
+	if !errors.As(err, &de) || de.Decision.Rule != "self:127.0.0.1:50051" {
+		t.Fatalf("Check(own listener) = %v; want a denial by self:127.0.0.1:50051", err)
+	}
+	// Its neighbour on another port is only reported (loopback is default-denied).
+	if err := p.Check(context.Background(), "127.0.0.1", netip.MustParseAddrPort("127.0.0.1:50052")); err != nil {
+		t.Fatalf("Check(neighbour) in report-only = %v", err)
+	}
+	got := logs.records(t)
+	if len(got) != 2 || got[0]["msg"] != "egress denied" || got[1]["msg"] != "egress would be denied (report-only)" {
+		t.Fatalf("logged %v", got)
+	}
+}
