@@ -21,8 +21,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
+	"github.com/httpgateway/httpgateway/internal/auth"
 	"github.com/httpgateway/httpgateway/internal/httpengine"
 	"github.com/httpgateway/httpgateway/internal/rpc"
 	"github.com/httpgateway/httpgateway/internal/telemetry"
@@ -119,7 +121,7 @@ func startGateway(t *testing.T, tel *telemetry.Telemetry, with func(*rpc.Options
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(serverOptions(tel)...)
+	srv := grpc.NewServer(append(serverOptions(tel), grpc.ChainUnaryInterceptor(testIdentity))...)
 	svc.Register(srv)
 	served := make(chan struct{})
 	go func() { // ends when srv stops
@@ -284,3 +286,13 @@ type tracedStream struct {
 }
 
 func (s tracedStream) Context() context.Context { return s.ctx }
+
+// testIdentity makes the caller the identity named in the metadata
+// "x-test-identity", as the auth interceptor would after checking a token;
+// without it the caller is anonymous.
+func testIdentity(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	if v := metadata.ValueFromIncomingContext(ctx, "x-test-identity"); len(v) == 1 {
+		ctx = auth.NewContext(ctx, auth.Identity{Name: v[0], Method: auth.MethodToken})
+	}
+	return next(ctx, req)
+}

@@ -20,6 +20,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	grpccodes "google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
@@ -531,4 +532,44 @@ func containsStr(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// TestPoolGaugesSumCallers: two callers each get their own `global`
+// agent; the pool gauges, which carry no caller identity, report their
+// sockets summed (an observable instrument keeps one value per attribute
+// set, so observing each agent would keep only the last).
+func TestPoolGaugesSumCallers(t *testing.T) {
+	testutil.CheckLeaks(t)
+	r := startRig(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
+	t.Cleanup(up.Close)
+	for _, who := range []string{"alice", "bob"} {
+		ctx := metadata.AppendToOutgoingContext(testCtx(t), "x-test-identity", who)
+		res, err := r.req.Fetch(ctx, &pb.FetchRequest{Url: up.URL + "/x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.GetReusedSocket() {
+			t.Fatalf("%s reused a socket: callers must not share `global`", who)
+		}
+	}
+	m := r.collect(t)
+	var idle []int64
+	for _, dp := range m["http.client.open_connections"].Data.(metricdata.Sum[int64]).DataPoints {
+		if v, _ := dp.Attributes.Value("http.connection.state"); v.AsString() == "idle" {
+			idle = append(idle, dp.Value)
+		}
+	}
+	if len(idle) != 1 || idle[0] != 2 {
+		t.Errorf("http.client.open_connections{idle} points %v, want one of 2", idle)
+	}
+	var free []int64
+	for _, dp := range m["httpgateway.agent.sockets"].Data.(metricdata.Gauge[int64]).DataPoints {
+		if v, _ := dp.Attributes.Value("state"); v.AsString() == "free" {
+			free = append(free, dp.Value)
+		}
+	}
+	if len(free) != 1 || free[0] != 2 {
+		t.Errorf("httpgateway.agent.sockets{free} points %v, want one of 2", free)
+	}
 }

@@ -53,20 +53,40 @@ func (t *Telemetry) WatchAgents(list func() []*agentpool.Agent) error {
 		return err
 	}
 	_, err = m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
+		// Callers each have their own agents, several of the same name
+		// (every identity's `global`): sum them per (agent, pool), since an
+		// observable instrument keeps one value per attribute set, and
+		// callers' identities are not metric attributes.
+		type key struct{ agent, pool string }
+		type counts struct{ active, free, queued int64 }
+		sum := map[key]*counts{}
+		var order []key
 		for _, a := range list() {
 			snap := a.Snapshot()
 			if snap.Destroyed {
 				continue
 			}
 			for _, n := range snap.Names {
-				ag, pool := attribute.String(keyAgent, snap.Agent), attribute.String(keyPool, n.Name)
-				active, free := int64(len(n.Sockets)), int64(len(n.FreeSockets))
-				ob.ObserveInt64(open, active, metric.WithAttributes(attribute.String("http.connection.state", "active"), ag, pool))
-				ob.ObserveInt64(open, free, metric.WithAttributes(attribute.String("http.connection.state", "idle"), ag, pool))
-				ob.ObserveInt64(sockets, active, metric.WithAttributes(attribute.String("state", "active"), ag, pool))
-				ob.ObserveInt64(sockets, free, metric.WithAttributes(attribute.String("state", "free"), ag, pool))
-				ob.ObserveInt64(queued, int64(n.Requests), metric.WithAttributes(ag, pool))
+				k := key{snap.Agent, n.Name}
+				c := sum[k]
+				if c == nil {
+					c = &counts{}
+					sum[k] = c
+					order = append(order, k)
+				}
+				c.active += int64(len(n.Sockets))
+				c.free += int64(len(n.FreeSockets))
+				c.queued += int64(n.Requests)
 			}
+		}
+		for _, k := range order {
+			c := sum[k]
+			ag, pool := attribute.String(keyAgent, k.agent), attribute.String(keyPool, k.pool)
+			ob.ObserveInt64(open, c.active, metric.WithAttributes(attribute.String("http.connection.state", "active"), ag, pool))
+			ob.ObserveInt64(open, c.free, metric.WithAttributes(attribute.String("http.connection.state", "idle"), ag, pool))
+			ob.ObserveInt64(sockets, c.active, metric.WithAttributes(attribute.String("state", "active"), ag, pool))
+			ob.ObserveInt64(sockets, c.free, metric.WithAttributes(attribute.String("state", "free"), ag, pool))
+			ob.ObserveInt64(queued, c.queued, metric.WithAttributes(ag, pool))
 		}
 		return nil
 	}, open, queued, sockets)
