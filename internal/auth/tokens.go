@@ -49,6 +49,10 @@ type TokensOptions struct {
 	CheckInterval time.Duration
 	// Logger receives reload events. Default slog.Default().
 	Logger *slog.Logger
+	// CertRoles are the roles of client-certificate identities
+	// (Options.Roles). A token identity of the same name must have the
+	// same role: see NewTokens.
+	CertRoles map[string]string
 }
 
 // tokenEntry is one accepted token, kept as its SHA-256 so that lookups
@@ -73,6 +77,12 @@ type Tokens struct {
 // NewTokens loads the inline tokens and the file once. A bad file or inline
 // token is an error (at start the operator should fix it, not run open).
 // Error messages never contain a token.
+//
+// One identity has one role: an identity listed with two roles (two tokens
+// of one name, say during a rotation, or a token and a client certificate
+// of one name) is an error, at start as on reload. The gateway keeps each
+// identity's agents under its role and retires them when the role changes;
+// two live roles would have each call destroy the other role's agents.
 func NewTokens(o TokensOptions) (*Tokens, error) {
 	if o.CheckInterval == 0 {
 		o.CheckInterval = DefaultCheckInterval
@@ -87,6 +97,9 @@ func NewTokens(o TokensOptions) (*Tokens, error) {
 			return nil, fmt.Errorf("auth-tokens: item %d: %w", i+1, err)
 		}
 		t.inline = append(t.inline, e)
+	}
+	if err := t.checkRoles(nil); err != nil {
+		return nil, fmt.Errorf("auth-tokens: %w", err)
 	}
 	if o.File != "" {
 		if err := t.reloadLocked(); err != nil {
@@ -164,6 +177,9 @@ func (t *Tokens) reloadLocked() error {
 		return fmt.Errorf("auth-tokens-file: %w", err)
 	}
 	entries, err := parseTokens(data)
+	if err == nil {
+		err = t.checkRoles(entries)
+	}
 	if err != nil {
 		return fmt.Errorf("auth-tokens-file %s: %w", t.o.File, err)
 	}
@@ -220,4 +236,22 @@ func parseTokenLine(s string, bareOK bool) (tokenEntry, error) {
 		e.id.Role = f[2]
 	}
 	return e, nil
+}
+
+// checkRoles reports an identity given two roles by the inline tokens,
+// file (the file's entries about to be put in force) and CertRoles.
+func (t *Tokens) checkRoles(file []tokenEntry) error {
+	roles := map[string]string{}
+	for name, role := range t.o.CertRoles {
+		roles[name] = role
+	}
+	for _, list := range [][]tokenEntry{t.inline, file} {
+		for _, e := range list {
+			if r, ok := roles[e.id.Name]; ok && r != e.id.Role {
+				return fmt.Errorf("identity %q has two roles (%q and %q): an identity has one role", e.id.Name, r, e.id.Role)
+			}
+			roles[e.id.Name] = e.id.Role
+		}
+	}
+	return nil
 }

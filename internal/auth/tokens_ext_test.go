@@ -76,3 +76,58 @@ func TestTokensFileErrorsDoNotEchoTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestOneRolePerIdentity: an identity listed with two roles (two tokens,
+// or a token and a client certificate's role) is refused at start, and a
+// reload that would do it keeps the tokens in force; the same identity
+// with one role on several tokens is fine.
+func TestOneRolePerIdentity(t *testing.T) {
+	const tokC = "cccccccccccccccccccc"
+	for _, tc := range []struct {
+		name      string
+		file      string
+		inline    []string
+		certRoles map[string]string
+		wantErr   bool
+	}{
+		{name: "two tokens, one role", file: tokA + " alice ops\n" + tokB + " alice ops\n"},
+		{name: "two tokens, two roles", file: tokA + " alice ops\n" + tokB + " alice ci\n", wantErr: true},
+		{name: "role and no role", file: tokA + " alice ops\n" + tokB + " alice\n", wantErr: true},
+		{name: "inline and file disagree", file: tokA + " alice ops\n", inline: []string{tokB + " alice ci"}, wantErr: true},
+		{name: "inline pair disagrees", inline: []string{tokA + " alice ops", tokB + " alice"}, wantErr: true},
+		{name: "token agrees with certificate", file: tokA + " alice ops\n", certRoles: map[string]string{"alice": "ops"}},
+		{name: "token disagrees with certificate", file: tokA + " alice ops\n", certRoles: map[string]string{"alice": "ci"}, wantErr: true},
+		{name: "different identities", file: tokA + " alice ops\n" + tokB + " bob ci\n", certRoles: map[string]string{"carol": "x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := auth.TokensOptions{Inline: tc.inline, CertRoles: tc.certRoles, CheckInterval: -1}
+			if tc.file != "" {
+				o.File = filepath.Join(t.TempDir(), "tokens")
+				write(t, o.File, tc.file)
+			}
+			_, err := auth.NewTokens(o)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("NewTokens: %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil && (strings.Contains(err.Error(), tokA) || strings.Contains(err.Error(), tokB) || !strings.Contains(err.Error(), "two roles")) {
+				t.Errorf("error %q: want the identity's two roles named, no token", err)
+			}
+		})
+	}
+
+	t.Run("reload", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "tokens")
+		write(t, file, tokA+" alice ops\n")
+		ts, err := auth.NewTokens(auth.TokensOptions{File: file, CheckInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, file, tokA+" alice ops\n"+tokC+" alice ci\n")
+		if id, ok := ts.Lookup(tokA); !ok || id.Role != "ops" {
+			t.Errorf("after a two-roles reload, A = %+v, %v; want the previous tokens in force", id, ok)
+		}
+		if _, ok := ts.Lookup(tokC); ok {
+			t.Error("the two-roles file was put in force")
+		}
+	})
+}

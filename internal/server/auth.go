@@ -14,7 +14,7 @@ import (
 func newAuthenticator(cfg config.Config, log *slog.Logger) (*auth.Authenticator, error) {
 	o := auth.Options{AllowAnonymous: cfg.AnonymousAllowed(), Roles: cfg.AuthRoleMap()}
 	if cfg.AuthTokensFile != "" || len(cfg.AuthTokens) > 0 {
-		tokens, err := auth.NewTokens(auth.TokensOptions{File: cfg.AuthTokensFile, Inline: cfg.AuthTokens, Logger: log})
+		tokens, err := auth.NewTokens(auth.TokensOptions{File: cfg.AuthTokensFile, Inline: cfg.AuthTokens, Logger: log, CertRoles: o.Roles})
 		if err != nil {
 			return nil, err
 		}
