@@ -53,22 +53,23 @@ func TestCheckOrigin(t *testing.T) {
 	tests := []struct {
 		name    string
 		target  agentpool.Target
+		rt      string // the request-target of the head
 		asked   string // "" = CheckName not called
 		wantErr bool
 	}{
-		{name: "absolute-form", target: agentpool.Target{Protocol: "http:", Host: "origin.test", Proxy: px}, asked: "origin.test:80"},
-		{name: "absolute-form with a port", target: agentpool.Target{Protocol: "http:", Host: "origin.test", Port: 8080, Proxy: px}, asked: "origin.test:8080"},
-		{name: "absolute-form, no host", target: agentpool.Target{Protocol: "http:", Proxy: px}, asked: "localhost:80"},
-		{name: "absolute-form denied", target: agentpool.Target{Protocol: "http:", Host: "denied.test", Proxy: px}, asked: "denied.test:80", wantErr: true},
-		{name: "direct http", target: agentpool.Target{Protocol: "http:", Host: "denied.test"}},
-		{name: "https through the proxy (checked at dial)", target: agentpool.Target{Protocol: "https:", Host: "denied.test", Proxy: px}},
-		{name: "unix socket", target: agentpool.Target{Protocol: "http:", SocketPath: "/tmp/x.sock", Proxy: px}},
+		{name: "absolute-form", target: agentpool.Target{Protocol: "http:", Host: "origin.test", Proxy: px}, rt: "http://origin.test/", asked: "origin.test:80"},
+		{name: "absolute-form with a port", target: agentpool.Target{Protocol: "http:", Host: "origin.test", Port: 8080, Proxy: px}, rt: "http://origin.test:8080/x", asked: "origin.test:8080"},
+		{name: "absolute-form, no host", target: agentpool.Target{Protocol: "http:", Proxy: px}, rt: "http://localhost/", asked: "localhost:80"},
+		{name: "absolute-form denied", target: agentpool.Target{Protocol: "http:", Host: "denied.test", Proxy: px}, rt: "http://denied.test/", asked: "denied.test:80", wantErr: true},
+		{name: "direct http", target: agentpool.Target{Protocol: "http:", Host: "denied.test"}, rt: "/"},
+		{name: "https through the proxy (checked at dial)", target: agentpool.Target{Protocol: "https:", Host: "denied.test", Proxy: px}, rt: "/"},
+		{name: "unix socket", target: agentpool.Target{Protocol: "http:", SocketPath: "/tmp/x.sock", Proxy: px}, rt: "/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			nc := &nameChecks{deny: map[string]bool{"denied.test": true}}
 			a := newAgent(t, agentpool.Options{}, agentpool.Deps{CheckName: nc.check})
-			err := a.CheckOrigin(context.Background(), tt.target)
+			err := a.CheckOrigin(context.Background(), tt.target, tt.rt)
 			if got := nc.list(); (tt.asked == "" && len(got) != 0) || (tt.asked != "" && (len(got) != 1 || got[0] != tt.asked)) {
 				t.Fatalf("CheckName asked %v, want %q", got, tt.asked)
 			}
@@ -88,7 +89,7 @@ func TestCheckOrigin(t *testing.T) {
 		})
 	}
 	// Without the hook nothing is checked.
-	if err := newAgent(t, agentpool.Options{}, agentpool.Deps{}).CheckOrigin(context.Background(), tests[3].target); err != nil {
+	if err := newAgent(t, agentpool.Options{}, agentpool.Deps{}).CheckOrigin(context.Background(), tests[3].target, tests[3].rt); err != nil {
 		t.Fatalf("no CheckName: %v", err)
 	}
 }
@@ -126,5 +127,107 @@ func TestConnectChecksOrigin(t *testing.T) {
 	}
 	if got := nc.list(); len(got) != 2 || got[0] != "denied.test:8443" || got[1] != "allowed.test:8443" {
 		t.Fatalf("CheckName asked %v", got)
+	}
+}
+
+// TestCheckOriginRequestTarget: the origin check holds only for the
+// request-target the proxy will read, so CheckOrigin fails closed, before
+// CheckName is asked, when that target names any other authority than the
+// origin checked: another host behind userinfo, another port, a parser
+// differential between the authority and the path. The same origin in
+// every spelling the engine writes goes on to CheckName.
+func TestCheckOriginRequestTarget(t *testing.T) {
+	testutil.CheckLeaks(t)
+	px, _ := url.Parse("http://127.0.0.1:3128")
+	origin := agentpool.Target{Protocol: "http:", Host: "allowed.test", Proxy: px}
+	withPort := agentpool.Target{Protocol: "http:", Host: "allowed.test", Port: 8080, Proxy: px}
+	v6 := agentpool.Target{Protocol: "http:", Host: "::1", Port: 8080, Proxy: px}
+	tests := []struct {
+		name   string
+		target agentpool.Target
+		rt     string
+		ok     bool
+	}{
+		{"origin", origin, "http://allowed.test/secret", true},
+		{"origin, port 80 spelled out", origin, "http://allowed.test:80/", true},
+		{"origin, path that looks like an authority", origin, "http://allowed.test//10.1.2.3/x", true},
+		{"origin with a port", withPort, "http://allowed.test:8080/x?y", true},
+		{"IPv6 origin", v6, "http://[::1]:8080/", true},
+		{"OPTIONS * asks the proxy itself", origin, "*", true},
+
+		{"userinfo hides another host", origin, "http://allowed.test@10.1.2.3/secret", false},
+		{"another port", origin, "http://allowed.test:6379/x", false},
+		{"port dropped", withPort, "http://allowed.test/x", false},
+		{"another host", origin, "http://10.1.2.3/", false},
+		{"host with a suffix", origin, "http://allowed.testevil/", false},
+		{"nothing after the authority", origin, "http://allowed.test", false},
+		{"query right after the authority", origin, "http://allowed.test?x", false},
+		{"backslash after the authority", origin, `http://allowed.test\@10.1.2.3/`, false},
+		{"escaped authority", origin, "http://allowed%2etest/", false},
+		{"empty port", origin, "http://allowed.test:/", false},
+		{"https scheme", origin, "https://allowed.test/", false},
+		{"upper-case scheme", origin, "HTTP://allowed.test/", false},
+		{"origin-form", origin, "/secret", false},
+		{"scheme-relative", origin, "//allowed.test/", false},
+		{"empty", origin, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nc := &nameChecks{}
+			a := newAgent(t, agentpool.Options{}, agentpool.Deps{CheckName: nc.check})
+			err := a.CheckOrigin(context.Background(), tt.target, tt.rt)
+			asked := nc.list()
+			if tt.ok {
+				if err != nil || len(asked) != 1 {
+					t.Fatalf("CheckOrigin(%q) = %v, CheckName asked %v; want it allowed after one check", tt.rt, err, asked)
+				}
+				return
+			}
+			if nodeerr.Code(err) != nodeerr.ERR_GATEWAY_EGRESS_DENIED || len(asked) != 0 {
+				t.Fatalf("CheckOrigin(%q) = %v, CheckName asked %v; want ERR_GATEWAY_EGRESS_DENIED before any check", tt.rt, err, asked)
+			}
+			if ne := nodeerr.As(err); ne.Address != tt.target.Host || strings.Contains(err.Error(), tt.rt) && tt.rt != "" {
+				t.Fatalf("denial %#v: want it to name the checked origin, not echo the request-target", ne)
+			}
+		})
+	}
+}
+
+// TestCheckOriginCancelled: a CheckName still running when the request's
+// context ends answers with the context's error, not a denial, and
+// OriginCheckMayBlock says which targets ask CheckName at all.
+func TestCheckOriginCancelled(t *testing.T) {
+	testutil.CheckLeaks(t)
+	px, _ := url.Parse("http://127.0.0.1:3128")
+	target := agentpool.Target{Protocol: "http:", Host: "slow.test", Proxy: px}
+	entered := make(chan struct{})
+	a := newAgent(t, agentpool.Options{}, agentpool.Deps{CheckName: func(ctx context.Context, _ string, _ uint16) error {
+		close(entered)
+		<-ctx.Done()
+		return ctx.Err()
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.CheckOrigin(ctx, target, "http://slow.test/") }()
+	recv(t, entered, "CheckName")
+	cancel()
+	if err := recv(t, done, "CheckOrigin"); !errors.Is(err, context.Canceled) || nodeerr.Code(err) == nodeerr.ERR_GATEWAY_EGRESS_DENIED {
+		t.Fatalf("CheckOrigin after cancel = %v, want context.Canceled", err)
+	}
+
+	if !a.OriginCheckMayBlock(target) {
+		t.Error("OriginCheckMayBlock(absolute-form) = false with a CheckName")
+	}
+	for _, o := range []agentpool.Target{
+		{Protocol: "http:", Host: "slow.test"},
+		{Protocol: "https:", Host: "slow.test", Proxy: px},
+		{Protocol: "http:", SocketPath: "/tmp/x.sock", Proxy: px},
+	} {
+		if a.OriginCheckMayBlock(o) {
+			t.Errorf("OriginCheckMayBlock(%+v) = true", o)
+		}
+	}
+	if newAgent(t, agentpool.Options{}, agentpool.Deps{}).OriginCheckMayBlock(target) {
+		t.Error("OriginCheckMayBlock = true without a CheckName")
 	}
 }

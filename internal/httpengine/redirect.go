@@ -76,8 +76,13 @@ func isRedirect(code int) bool {
 	return false
 }
 
-// currentURL renders the URL of the attempt in progress.
+// currentURL renders the URL of the attempt in progress. In absolute-form
+// that is the request-target, whose path may have been given as an
+// absolute URL (checkProxiedPath).
 func (r *resolved) currentURL() string {
+	if r.absoluteForm() && !r.asteriskForm() {
+		return r.requestTarget()
+	}
 	host := r.host
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
@@ -232,16 +237,13 @@ func (c *ClientRequest) FollowRedirect() error {
 	return nil
 }
 
-// acquire asks the agent for a socket for the current attempt. Never called
-// with mu held: the pool may call back at once.
+// acquire asks the agent for a socket for the current attempt (see
+// acquireFor). Never called with mu held: the pool may call back at once.
 func (c *ClientRequest) acquire() {
 	c.mu.Lock()
-	t := c.r.target
+	r := c.r
 	c.mu.Unlock()
-	want := c.acquireTarget(t)
-	c.mu.Lock()
-	c.want = want
-	c.mu.Unlock()
+	c.acquireFor(r)
 }
 
 // nextAttemptLocked builds the next hop's options the fetch way: 301/302
@@ -282,7 +284,7 @@ func (c *ClientRequest) nextAttemptLocked(status int, next, base *url.URL) (*res
 	}
 	nr, err := resolve(o)
 	if err == nil {
-		c.applyProxy(nr)
+		err = c.applyProxy(nr)
 	}
 	return nr, keepBody, err
 }

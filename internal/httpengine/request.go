@@ -31,7 +31,10 @@ const (
 // without mu held, one writer at a time (the `flushing` flag). The response
 // is read on the agent socket's goroutine (ReadResponse), which takes mu only
 // to change state and emit. A goroutine never holds mu across a call into the
-// agent pool (Acquire, Release, Destroy) because the pool may call back.
+// agent pool (Acquire, Release, Destroy) because the pool may call back. The
+// egress check of an origin behind a proxy, which may resolve a name, runs
+// without mu on a goroutine of its own, then takes mu to see whether the
+// request is still live before it asks the pool for a socket (acquireFor).
 type ClientRequest struct {
 	agent   *agentpool.Agent
 	oneTime bool // the agent belongs to this request and dies with it
@@ -92,6 +95,10 @@ type ClientRequest struct {
 	loginAttempts int
 	// deadline fires at Options.MaxDuration.
 	deadline *time.Timer
+	// life is cancelled (lifeCancel) when the request ends, for the origin
+	// checks that may block (acquireFor); nil until one needs it.
+	life       context.Context
+	lifeCancel context.CancelFunc
 
 	// Response side (IncomingMessage).
 	resHead      *wire.ResponseHead
@@ -129,7 +136,9 @@ func Request(agent *agentpool.Agent, oneTime bool, o Options, bufferBytes int) (
 	}
 	c.cond.L = &c.mu
 	c.log.recycle = o.RecycleBodyBuffers
-	c.applyProxy(r)
+	if err := c.applyProxy(r); err != nil {
+		return nil, err
+	}
 	// Node renders the head at once when an Expect header is set; the caller
 	// then waits for 'continue' before sending the body.
 	if c.r.headers.Has("expect") {
@@ -150,7 +159,7 @@ func Request(agent *agentpool.Agent, oneTime bool, o Options, bufferBytes int) (
 		})
 		c.mu.Unlock()
 	}
-	c.want = c.acquireTarget(r.target)
+	c.acquireFor(r)
 	return c, nil
 }
 
@@ -202,6 +211,9 @@ func (c *ClientRequest) finishLocked() {
 	}
 	if c.deadline != nil {
 		c.deadline.Stop()
+	}
+	if c.lifeCancel != nil {
+		c.lifeCancel() // an origin check in progress gives up
 	}
 	c.log.Finish()
 	c.cond.Broadcast()

@@ -1,0 +1,12 @@
+package httpengine
+
+import "testing"
+
+// SetOriginCheckedHook makes f run each time a goroutine that acquireFor
+// started for a blocking origin check has done its work (the check, and
+// the Acquire if any), for the goroutines started until the test ends:
+// tests wait on it instead of guessing when nothing more can happen.
+func SetOriginCheckedHook(t testing.TB, f func()) {
+	testHookOriginChecked.Store(&f)
+	t.Cleanup(func() { testHookOriginChecked.Store(nil) })
+}
