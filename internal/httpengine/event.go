@@ -77,7 +77,9 @@ type Event struct {
 	Err *nodeerr.Error
 	// Trailers: end.
 	Trailers []Header
-	// Bytes: body bytes in total (end: received; finish: sent).
+	// Bytes: body bytes in total (end: received; finish: sent; data: the
+	// response body received so far, this chunk included, so that a
+	// consumer may judge a data event alone, whichever events it skipped).
 	Bytes uint64
 	// Redirect: a redirect hop (redirect). Redirects: the hops followed
 	// before this response (response).

@@ -130,7 +130,7 @@ func (c *ClientRequest) readResponse(br *bufio.Reader) {
 				return
 			}
 			c.resBytes += uint64(n)
-			ev := Event{Kind: EventData, Target: TargetResponse, Data: data}
+			ev := Event{Kind: EventData, Target: TargetResponse, Data: data, Bytes: c.resBytes}
 			if c.log.recycle {
 				ev.buf = handed
 			}

@@ -48,13 +48,15 @@ type Options struct {
 	// requests). The rpc layer counts; the Check methods judge.
 
 	// MaxHeaderBytes bounds the header lines a caller gives one request,
-	// each counted as len(name)+len(value)+4 ("Name: value\r\n").
+	// each counted as len(name)+len(value)+4 ("Name: value\r\n"),
+	// including the Authorization line its credentials become (auth, URL
+	// user info, Login).
 	MaxHeaderBytes int64
 	// MaxRequestBodyBytes bounds the body bytes a caller writes into one
 	// request.
 	MaxRequestBodyBytes int64
 	// MaxResponseBodyBytes bounds the response body bytes one request
-	// delivers to its caller.
+	// delivers to its caller, however many streams it reads them with.
 	MaxResponseBodyBytes int64
 	// MaxTunnelDuration bounds how long one Tunnel stays open.
 	MaxTunnelDuration time.Duration

@@ -77,7 +77,7 @@ func (s *Service) agentFor(sp *requestSpec, c caller) (a *agentpool.Agent, name 
 // caller's (in its role), and the per-identity limits are taken here.
 func (s *Service) startRequest(ctx context.Context, sp *requestSpec) (cr *httpengine.ClientRequest, agentName string, err error) {
 	if s.bounds.MaxHeaderBytes > 0 {
-		sp.headers = newHeaderMeter(sp.opts.Headers) // before NewObserver adds its own
+		sp.headers = newHeaderMeter(&sp.opts) // before NewObserver adds its own
 		if err := s.opts.Limits.CheckHeaders(sp.headers.total); err != nil {
 			return nil, "", err
 		}
@@ -127,6 +127,7 @@ func (s *Service) startRequest(ctx context.Context, sp *requestSpec) (cr *httpen
 	}
 	cr, err = httpengine.Request(agent, oneTime, sp.opts, buf)
 	if err != nil {
+		observeRefused(sp.opts.Observer, err) // it ends what NewObserver began
 		if oneTime {
 			agent.Destroy() // the request that would have owned it never started
 		}
@@ -351,11 +352,16 @@ func (c *clientRequestService) FollowRedirect(ctx context.Context, in *pb.Follow
 }
 
 // Login answers a 'login' event with credentials (Electron's callback);
-// empty credentials cancel the request.
+// empty credentials cancel the request. Credentials whose header line
+// would pass the header bound are refused and the 'login' still waits
+// (admitLogin).
 func (c *clientRequestService) Login(ctx context.Context, in *pb.LoginRequest) (*pb.LoginResponse, error) {
 	h, err := c.handleFor(ctx, in.GetRequestId())
 	if err != nil {
 		return nil, err
+	}
+	if err := c.svc.admitLogin(h, in.GetUsername(), in.GetPassword()); err != nil {
+		return nil, toStatus(err)
 	}
 	if err := h.req.Login(in.GetUsername(), in.GetPassword()); err != nil {
 		return nil, toStatus(err)

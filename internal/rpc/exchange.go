@@ -143,7 +143,8 @@ func (c *clientRequestService) readOps(ctx context.Context, h *handle, stream gr
 }
 
 // applyOp applies one Exchange op; the error is what Node would throw, or
-// the bound a header edit or a chunk would pass (limits.go).
+// the bound a header edit, a login's credentials or a chunk would pass
+// (limits.go).
 func (s *Service) applyOp(ctx context.Context, h *handle, msg *pb.ExchangeRequest) error {
 	r := h.req
 	switch op := msg.GetOp().(type) {
@@ -181,6 +182,9 @@ func (s *Service) applyOp(ctx context.Context, h *handle, msg *pb.ExchangeReques
 	case *pb.ExchangeRequest_FollowRedirect:
 		return r.FollowRedirect()
 	case *pb.ExchangeRequest_Login:
+		if err := s.admitLogin(h, op.Login.GetUsername(), op.Login.GetPassword()); err != nil {
+			return err
+		}
 		return r.Login(op.Login.GetUsername(), op.Login.GetPassword())
 	case *pb.ExchangeRequest_Start:
 		return badArgument("start is only allowed as the first message")

@@ -43,8 +43,8 @@ type handle struct {
 	// The per-request bounds (limits.go). headerMu serialises header edits
 	// with their check and guards headers (the caller's header bytes; nil
 	// without a header bound); bodyBytes counts the body bytes the caller
-	// wrote; response counts the response body delivered; overLimit is the
-	// bound that ended the request, nil if none.
+	// wrote; response records that a data event passed the response body
+	// bound; overLimit is the bound that ended the request, nil if none.
 	headerMu  sync.Mutex
 	headers   *headerMeter
 	bodyBytes atomic.Int64

@@ -1,9 +1,11 @@
 package rpc
 
 import (
+	"encoding/base64"
 	"errors"
+	"math"
+	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,10 +18,13 @@ import (
 // This file applies the per-request bounds of Options.Limits (the limits
 // package judges, this package counts) where the bytes flow:
 //
-//   - header bytes: the caller's header lines, at creation (startRequest,
-//     so Fetch too) and before each header edit (SetHeader, AppendHeader,
-//     RemoveHeader and their Exchange ops; headerMeter). An edit over the
-//     bound is refused and changes nothing; the request goes on.
+//   - header bytes: the caller's header lines and the Authorization line
+//     its credentials become (auth, or the URL's user info), at creation
+//     (startRequest, so Fetch too), before each header edit (SetHeader,
+//     AppendHeader, RemoveHeader and their Exchange ops; headerMeter), and
+//     before the credentials of a Login (the RPC and the Exchange op;
+//     admitLogin). An edit or a Login over the bound is refused and
+//     changes nothing; the request goes on.
 //   - request body bytes: before each chunk is written (Write, End, the
 //     Exchange write and end ops, a Fetch body before the request starts).
 //     Past the bound the request is destroyed with the limit's error (its
@@ -29,7 +34,9 @@ import (
 //     Exchange stream of the request once it delivered the request's last
 //     event (handle.overLimit).
 //   - response body bytes: as Events or Exchange deliver data (and in
-//     Fetch). The data event that passes the bound is not delivered: the
+//     Fetch), each data event judged by the body total the engine read up
+//     to it (Event.Bytes), not by what one stream delivered: a data event
+//     whose total passes the bound is delivered by no stream: the
 //     request is destroyed if it still runs, and the stream ends at once
 //     with RESOURCE_EXHAUSTED, so the caller never sees a byte past the
 //     bound nor an 'end' after a cut body. The engine's event buffer is
@@ -42,23 +49,57 @@ import (
 // limits.Options.MaxHeaderBytes: "Name: value\r\n".
 func headerLineBytes(name, value string) int64 { return int64(len(name) + len(value) + 4) }
 
+// basicLineBytes is what the line "<name>: Basic <base64 of cred>" counts
+// against limits.Options.MaxHeaderBytes, without encoding cred.
+func basicLineBytes(name string, cred int) int64 {
+	return int64(len(name)+len("Basic ")+base64.StdEncoding.EncodedLen(cred)) + 4
+}
+
 // headerMeter counts a request's header bytes as the caller gave them (its
-// creation headers, then its edits), by lower-cased name; the headers the
-// gateway adds (Host, trace context) do not count. Guarded by
-// handle.headerMu.
+// creation headers and the Authorization line of its credentials, then
+// its edits), by lower-cased name; the headers the gateway adds (Host,
+// trace context) do not count. Guarded by handle.headerMu.
 type headerMeter struct {
 	total  int64
 	byName map[string]int64
 }
 
-func newHeaderMeter(hs []httpengine.Header) *headerMeter {
-	m := &headerMeter{byName: make(map[string]int64, len(hs))}
-	for _, h := range hs {
+// newHeaderMeter counts the header lines of o, the engine options of a
+// request about to be created: its headers, and the Authorization line the
+// engine makes of its credentials when none of them is one (as Node's
+// ClientRequest constructor does; a later setHeader replaces it).
+func newHeaderMeter(o *httpengine.Options) *headerMeter {
+	m := &headerMeter{byName: make(map[string]int64, len(o.Headers)+1)}
+	for _, h := range o.Headers {
 		n := headerLineBytes(h.Name, h.Value)
 		m.byName[strings.ToLower(h.Name)] += n
 		m.total += n
 	}
+	if cred := credentialsOf(o); cred != "" && m.byName["authorization"] == 0 {
+		n := basicLineBytes("Authorization", len(cred))
+		m.byName["authorization"] = n
+		m.total += n
+	}
 	return m
+}
+
+// credentialsOf returns the "user:password" the engine turns into a Basic
+// Authorization header: Options.Auth, else the URL's user info, decoded
+// (httpengine's resolve). A URL that does not parse yields none: the
+// engine refuses it anyway.
+func credentialsOf(o *httpengine.Options) string {
+	if o.Auth != "" {
+		return o.Auth
+	}
+	if !strings.Contains(o.URL, "@") {
+		return "" // no user info; spares the parse
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	pw, _ := u.User.Password()
+	return u.User.Username() + ":" + pw
 }
 
 // edit returns the total after setHeader (replace) or appendHeader of
@@ -124,6 +165,26 @@ func (s *Service) removeHeader(h *handle, name string) error {
 	return s.editHeader(h, name, nil, true, func() error { return h.req.RemoveHeader(name) })
 }
 
+// admitLogin judges the credentials of a Login answering h's 'login'
+// against the header bound, before they are given to the engine: the
+// request is sent again with them as a Basic Authorization (a server's
+// challenge) or Proxy-Authorization (a proxy's) line. It counts the
+// longer of the two on top of the header bytes so far, without counting
+// out an Authorization line it may replace: a bound, not an exact count.
+// Empty credentials cancel the login and add nothing. A refused Login
+// changes nothing: the 'login' still waits.
+func (s *Service) admitLogin(h *handle, username, password string) error {
+	if username == "" && password == "" {
+		return nil
+	}
+	h.headerMu.Lock()
+	defer h.headerMu.Unlock()
+	if h.headers == nil {
+		return nil
+	}
+	return s.opts.Limits.CheckHeaders(h.headers.total + basicLineBytes("Proxy-Authorization", len(username)+1+len(password)))
+}
+
 // admitBody counts n more body bytes the caller is about to write into h's
 // request. Past the bound it returns the limit's error: the chunk must not
 // be written, and the caller ends the request with endOverLimit once it
@@ -144,51 +205,42 @@ func endsRequest(err error) bool {
 }
 
 // admitEvent returns nil when ev, about to be delivered by a stream of h,
-// may go out, else the response body bound's error: ev is a data event at
-// or past the first one that passed the bound, whichever stream delivers
-// it and however often it resubscribes. The first time, the request is
-// destroyed. The stream must end with the error at once.
+// may go out, else the response body bound's error: ev is a data event
+// whose running total (Event.Bytes: the body received up to and including
+// it) passes the bound. The verdict is the event's own, so it is the same
+// whichever stream delivers ev, in whatever order, and whichever events
+// that stream skipped (from_seq, a resubscription): every data event at or
+// past the first one over the bound is refused, and no stream can be given
+// more than the bound. The first refusal destroys the request. The stream
+// must end with the error at once.
 func (s *Service) admitEvent(h *handle, ev *httpengine.Event) error {
 	if ev.Kind != httpengine.EventData || s.bounds.MaxResponseBodyBytes <= 0 {
 		return nil
 	}
-	first, err := h.response.admit(ev.Seq, len(ev.Data), s.opts.Limits)
+	first, err := h.response.admit(ev.Bytes, s.opts.Limits)
 	if first {
 		_ = h.endOverLimit(err)
 	}
 	return err
 }
 
-// responseMeter counts the response body bytes of one request by event
-// sequence number, so that events delivered twice (a resubscription, a
-// second Events stream) count once.
+// responseMeter records that one request's response passed the response
+// body bound. It counts nothing itself: a data event carries the running
+// total it is judged by (Event.Bytes), so events skipped by one stream and
+// delivered by another, or delivered twice, are counted exactly once, by
+// the engine that read them.
 type responseMeter struct {
-	mu    sync.Mutex // guards the fields below
-	seq   uint64     // the last data event counted
-	bytes int64      // body bytes of the data events counted
-	over  uint64     // the first data event past the bound; 0 if none
-	err   error      // the bound's error, once over
+	over atomic.Bool // a data event past the bound was refused
 }
 
-// admit counts data event seq of n bytes if it is new. It returns the
-// bound's error for an event at or past the first one over the bound;
-// first is set for the event that passed it.
-func (m *responseMeter) admit(seq uint64, n int, l *limits.Limiter) (first bool, err error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if seq > m.seq {
-		m.seq = seq
-		m.bytes += int64(n)
-		if m.over == 0 {
-			if m.err = l.CheckResponseBody(m.bytes); m.err != nil {
-				m.over, first = seq, true
-			}
-		}
+// admit judges a data event whose running total is total. It returns the
+// bound's error when total passes it; first is set for the first such
+// event (of any stream), whose stream ends the request.
+func (m *responseMeter) admit(total uint64, l *limits.Limiter) (first bool, err error) {
+	if err = l.CheckResponseBody(int64(min(total, math.MaxInt64))); err != nil {
+		first = m.over.CompareAndSwap(false, true)
 	}
-	if m.over != 0 && seq >= m.over {
-		return first, m.err
-	}
-	return false, nil
+	return first, err
 }
 
 // endOverLimit ends h's request because it passed a bound: it records the

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
 	"github.com/httpgateway/httpgateway/internal/limits"
@@ -169,6 +170,165 @@ func TestHeaderBytesLimit(t *testing.T) {
 			&pb.ExchangeRequest{Op: &pb.ExchangeRequest_End{End: &pb.EndOp{}}})
 		if err != nil || len(refused) != 1 || refused[0] != limits.CodeHeadersTooLarge || string(body(evs)) != "hello" {
 			t.Fatalf("exchange: %v, refused %v, events %s", err, refused, names(evs))
+		}
+	})
+}
+
+// TestHeaderBytesLimitCredentials checks that the Authorization lines made
+// of a caller's credentials count against the header bound: auth and the
+// URL's user info at creation, and Login's credentials.
+func TestHeaderBytesLimitCredentials(t *testing.T) {
+	testutil.CheckLeaks(t)
+	// Asks for credentials (401) until a request carries Authorization;
+	// what the upstream got is on authorizations.
+	authorizations := make(chan string, 16)
+	up := testutil.NewUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			head, _, err := testutil.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			resp := "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\nContent-Length: 0\r\n\r\n"
+			for _, l := range strings.Split(head, "\r\n") {
+				if name, v, ok := strings.Cut(l, ": "); ok && strings.EqualFold(name, "authorization") {
+					authorizations <- v
+					resp = okHello
+				}
+			}
+			if _, err := io.WriteString(c, resp); err != nil {
+				return
+			}
+		}
+	})
+	base := "127.0.0.1:" + strconv.Itoa(up.Port) + "/"
+	// "Authorization: Basic <base64>\r\n" is 23 bytes and 4/3 of the
+	// credentials: "u:" and 40 bytes make 79, "u:" and 60 make 107.
+	g := startGateway(t, rpc.Options{Limits: limits.New(limits.Options{MaxHeaderBytes: 100})})
+	ctx := testCtx(t)
+	fits, long := "u:"+strings.Repeat("p", 40), "u:"+strings.Repeat("p", 60)
+
+	t.Run("at creation", func(t *testing.T) {
+		for _, o := range []*pb.RequestOptions{
+			{Url: "http://" + base, Auth: long},
+			{Url: "http://" + long + "@" + base},
+			{Url: "http://" + base, Auth: "u:" + strings.Repeat("p", 1<<20)},
+		} {
+			_, err := g.req.Request(ctx, &pb.RequestRequest{Options: o})
+			wantLimit(t, err, limits.CodeHeadersTooLarge)
+			_, err = g.req.Fetch(ctx, &pb.FetchRequest{Url: o.GetUrl(), Options: &pb.RequestOptions{Auth: o.GetAuth()}})
+			wantLimit(t, err, limits.CodeHeadersTooLarge)
+		}
+		if len(authorizations) != 0 {
+			t.Fatal("a request over the header bound reached the upstream")
+		}
+		// Within the bound, from either source.
+		for _, f := range []*pb.FetchRequest{{Url: "http://" + base, Options: &pb.RequestOptions{Auth: fits}}, {Url: "http://" + fits + "@" + base}} {
+			if res, err := g.req.Fetch(ctx, f); err != nil || string(res.GetBody()) != "hello" {
+				t.Fatalf("Fetch within the bound: %v", err)
+			}
+			if got := <-authorizations; len(got) != len("Basic ")+56 {
+				t.Fatalf("Authorization %q", got)
+			}
+		}
+		// A caller's own Authorization takes the place of auth's: only it
+		// is sent, and only it counts.
+		if _, err := g.req.Fetch(ctx, &pb.FetchRequest{Url: "http://" + base, Options: &pb.RequestOptions{Auth: long},
+			Headers: []*pb.Header{{Name: "Authorization", Value: "Bearer t"}}}); err != nil {
+			t.Fatalf("Fetch with its own Authorization: %v", err)
+		}
+		if got := <-authorizations; got != "Bearer t" {
+			t.Fatalf("Authorization %q", got)
+		}
+	})
+	t.Run("replaced by setHeader", func(t *testing.T) {
+		// auth's line counts as the request's Authorization header: a
+		// setHeader of it counts it out.
+		id := request(t, g, &pb.RequestOptions{Url: "http://" + base, Auth: fits}).GetRequestId()
+		_, err := g.req.AppendHeader(ctx, &pb.AppendHeaderRequest{RequestId: id, Name: "X-A", Values: []string{strings.Repeat("v", 20)}})
+		wantLimit(t, err, limits.CodeHeadersTooLarge)
+		if _, err := g.req.SetHeader(ctx, &pb.SetHeaderRequest{RequestId: id, Name: "authorization", Values: []string{"Bearer t"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.req.AppendHeader(ctx, &pb.AppendHeaderRequest{RequestId: id, Name: "X-A", Values: []string{strings.Repeat("v", 20)}}); err != nil {
+			t.Fatalf("X-A after Authorization was replaced: %v", err)
+		}
+		end(t, g, id, nil)
+		if evs, err := eventsOf(t, g, id); err != nil || string(body(evs)) != "hello" {
+			t.Fatalf("events %s, %v", names(evs), err)
+		}
+		<-authorizations
+	})
+	t.Run("login", func(t *testing.T) {
+		// 28 header bytes; Login's line counts as Proxy-Authorization's,
+		// 29 bytes and 4/3 of "user:password".
+		id := request(t, g, &pb.RequestOptions{Url: "http://" + base, LoginOnServerAuth: true,
+			Headers: []*pb.Header{{Name: "X-A", Value: strings.Repeat("v", 20)}}}).GetRequestId()
+		end(t, g, id, nil)
+		s := subscribe(t, g, id, 1)
+		for {
+			r, err := s.stream.Recv()
+			if err != nil {
+				t.Fatalf("waiting for login after %s: %v", names(s.got), err)
+			}
+			s.got = append(s.got, r.GetEvent())
+			if r.GetEvent().GetLogin() != nil {
+				break
+			}
+		}
+		_, err := g.req.Login(ctx, &pb.LoginRequest{RequestId: id, Username: "u", Password: strings.Repeat("p", 40)})
+		wantLimit(t, err, limits.CodeHeadersTooLarge)
+		// The refused Login changed nothing: the 'login' still waits.
+		if _, err := g.req.Login(ctx, &pb.LoginRequest{RequestId: id, Username: "u", Password: "p"}); err != nil {
+			t.Fatalf("Login within the bound: %v", err)
+		}
+		if got := <-authorizations; got != "Basic dTpw" {
+			t.Fatalf("Authorization %q", got)
+		}
+		if evs := s.rest(); string(body(evs)) != "hello" {
+			t.Fatalf("events %s", names(evs))
+		}
+	})
+	t.Run("exchange login op", func(t *testing.T) {
+		st, err := g.req.Exchange(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		send := func(op *pb.ExchangeRequest) {
+			if err := st.Send(op); err != nil {
+				t.Fatal(err)
+			}
+		}
+		login := func(pass string) *pb.ExchangeRequest {
+			return &pb.ExchangeRequest{Op: &pb.ExchangeRequest_Login{Login: &pb.LoginOp{Username: "u", Password: pass}}}
+		}
+		send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Start{Start: &pb.RequestOptions{Url: "http://" + base, LoginOnServerAuth: true}}})
+		send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_End{End: &pb.EndOp{}}})
+		var refused []string
+		var data []byte
+		for {
+			m, err := st.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.GetEvent().GetLogin() != nil {
+				send(login(strings.Repeat("p", 80)))
+			}
+			if r := m.GetOpRefused(); r != nil {
+				refused = append(refused, r.GetError().GetCode())
+				send(login("p"))
+				_ = st.CloseSend()
+			}
+			data = append(data, m.GetEvent().GetData().GetChunk()...)
+		}
+		if len(refused) != 1 || refused[0] != limits.CodeHeadersTooLarge || string(data) != "hello" {
+			t.Fatalf("refused %v, body %q", refused, data)
+		}
+		if got := <-authorizations; got != "Basic dTpw" {
+			t.Fatalf("Authorization %q", got)
 		}
 	})
 }
@@ -385,4 +545,109 @@ func recvTunnel(st grpc.BidiStreamingClient[pb.TunnelRequest, pb.TunnelResponse]
 		got += len(r.GetData())
 	}
 	return nil
+}
+
+// TestResponseBodyLimitTwoStreams checks that the response body bound holds
+// however the caller splits the events among streams: a stream that starts
+// ahead (from_seq) skips data events another stream may still read, and
+// those must count as well. The upstream sends 1000-byte chunks, four and
+// then (once both streams are placed) six more; the bound is 4096.
+func TestResponseBodyLimitTwoStreams(t *testing.T) {
+	testutil.CheckLeaks(t)
+	const chunk = 1000
+	chunks := func(n int) string {
+		return strings.Repeat(strconv.FormatInt(chunk, 16)+"\r\n"+strings.Repeat("b", chunk)+"\r\n", n)
+	}
+	more := make(chan struct{})
+	closed := make(chan struct{}, 1)
+	up := testutil.NewUpstream(t, func(c net.Conn) {
+		defer func() { closed <- struct{}{} }()
+		br := bufio.NewReader(c)
+		if _, _, err := testutil.ReadRequest(br); err != nil {
+			return
+		}
+		// Chunked framing: each chunk is a data event of its own.
+		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+chunks(4)); err != nil {
+			return
+		}
+		<-more
+		_, _ = io.WriteString(c, chunks(6)+"0\r\n\r\n")
+		_, _ = io.Copy(io.Discard, br)
+	})
+	moreSent := false
+	t.Cleanup(func() { // before the upstream closes, on failure too
+		if !moreSent {
+			close(more)
+		}
+	})
+	g := startGateway(t, rpc.Options{Limits: limits.New(limits.Options{MaxResponseBodyBytes: 4096})})
+	id := request(t, g, &pb.RequestOptions{Url: "http://127.0.0.1:" + strconv.Itoa(up.Port) + "/"}).GetRequestId()
+	end(t, g, id, nil)
+
+	// Events 1-3 are socket, finish and response; 4-7 the first four
+	// chunks. S starts at 7 and gets it: 3000 bytes were read before it.
+	recvData := func(s *eventStream, seq uint64) {
+		t.Helper()
+		r, err := s.stream.Recv()
+		if err != nil {
+			t.Fatalf("event %d: %v", seq, err)
+		}
+		s.got = append(s.got, r.GetEvent())
+		if ev := r.GetEvent(); ev.GetSeq() != seq || len(ev.GetData().GetChunk()) != chunk {
+			t.Fatalf("event %d is %s (seq %d, %d bytes), want a chunk", seq, evName(ev), ev.GetSeq(), len(ev.GetData().GetChunk()))
+		}
+	}
+	s := subscribe(t, g, id, 7)
+	recvData(s, 7)
+	// T starts at 4, the events S skipped: 4000 bytes so far, in bound.
+	tt := subscribe(t, g, id, 4)
+	for seq := uint64(4); seq <= 7; seq++ {
+		recvData(tt, seq)
+	}
+	moreSent = true
+	close(more)
+
+	// The next chunk takes the body past the bound, for both streams. The
+	// stream that reaches it first ends with the limit; the other may find
+	// it already dropped from the event log (delivered, and more read
+	// behind it), which is OUT_OF_RANGE as for any event no longer kept.
+	delivered := map[uint64]int{} // data bytes by seq, over both streams
+	limited := 0
+	for _, st := range []*eventStream{s, tt} {
+		var err error
+		for {
+			var r *pb.EventsResponse
+			if r, err = st.stream.Recv(); err != nil {
+				break
+			}
+			st.got = append(st.got, r.GetEvent())
+		}
+		if status.Code(err) == codes.OutOfRange {
+			wantStatus(t, err, codes.OutOfRange, "ERR_GATEWAY_EVENT_GONE")
+		} else {
+			wantLimit(t, err, limits.CodeResponseBodyTooLarge)
+			limited++
+		}
+		if n := len(body(st.got)); n > 4096 {
+			t.Fatalf("a stream got %d body bytes past the bound of 4096 (%s)", n, names(st.got))
+		}
+		for _, ev := range st.got {
+			delivered[ev.GetSeq()] = len(ev.GetData().GetChunk())
+		}
+	}
+	if limited == 0 {
+		t.Fatal("no stream ended with the response body bound")
+	}
+	total := 0
+	for _, n := range delivered {
+		total += n
+	}
+	if total > 4096 {
+		t.Fatalf("%d distinct body bytes delivered past the bound of 4096", total)
+	}
+	select {
+	case <-closed:
+	case <-testCtx(t).Done():
+		t.Fatal("the socket of the cut response stayed open")
+	}
 }

@@ -1,6 +1,8 @@
 package rpc
 
 import (
+	"time"
+
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
 	"github.com/httpgateway/httpgateway/internal/httpengine"
 )
@@ -36,4 +38,22 @@ func propagateDefault(v *bool, def bool) bool {
 		return def
 	}
 	return *v
+}
+
+// observeRefused ends the observation of a request the engine refused to
+// create: httpengine.Request failed its validation (a bad URL, protocol,
+// host or header), err. The observer was made before that, since
+// NewObserver must see the options first to add its trace context, and it
+// holds what it began then (tracing's span, metrics' count of active
+// requests) until it sees the request's 'close'. So it is shown what the
+// engine emits for a request that fails at once: 'error' with err as a
+// Node error (the one the caller's status is made from), then the
+// request's 'close'. o may be nil.
+func observeRefused(o httpengine.Observer, err error) {
+	if o == nil {
+		return
+	}
+	now := time.Now()
+	o.OnEvent(httpengine.Event{Seq: 1, Kind: httpengine.EventError, Target: httpengine.TargetRequest, Time: now, Err: nodeErrorOf(err)})
+	o.OnEvent(httpengine.Event{Seq: 2, Kind: httpengine.EventClose, Target: httpengine.TargetRequest, Time: now})
 }

@@ -209,7 +209,9 @@ func TestRoleEgressPolicies(t *testing.T) {
 // metrics (AgentCreated) see every caller's `global`.
 func TestGlobalAgentPerCaller(t *testing.T) {
 	testutil.CheckLeaks(t)
-	up := testutil.NewUpstream(t, keepAliveServer)
+	// a and b fetch from upstreams of their own, so that their sockets
+	// are told apart by pool name (socket ids count per agent).
+	upA, upB := testutil.NewUpstream(t, keepAliveServer), testutil.NewUpstream(t, keepAliveServer)
 	var (
 		mu      sync.Mutex
 		created []*agentpool.Agent
@@ -221,7 +223,7 @@ func TestGlobalAgentPerCaller(t *testing.T) {
 	}})
 	ctx := testCtx(t)
 	a, b := as(ctx, tokenA), as(ctx, tokenB)
-	url := "http://127.0.0.1:" + strconv.Itoa(up.Port) + "/"
+	urlA, urlB := "http://127.0.0.1:"+strconv.Itoa(upA.Port)+"/", "http://127.0.0.1:"+strconv.Itoa(upB.Port)+"/"
 
 	watchB, err := g.agents.WatchAgent(b, &pb.WatchAgentRequest{Agent: "global"})
 	if err != nil {
@@ -230,17 +232,21 @@ func TestGlobalAgentPerCaller(t *testing.T) {
 	if _, err := watchB.Header(); err != nil { // b's subscription is live
 		t.Fatal(err)
 	}
-	if res, err := g.req.Fetch(a, &pb.FetchRequest{Url: url}); err != nil || string(res.GetBody()) != "hello" {
+	if res, err := g.req.Fetch(a, &pb.FetchRequest{Url: urlA}); err != nil || string(res.GetBody()) != "hello" {
 		t.Fatalf("a's fetch: %v", err)
 	}
-	free := func(ctx context.Context) int {
+	sockets := func(ctx context.Context) *pb.ListSocketsResponse {
 		t.Helper()
 		r, err := g.agents.ListSockets(ctx, &pb.ListSocketsRequest{Agent: "global"})
 		if err != nil {
 			t.Fatal(err)
 		}
+		return r
+	}
+	free := func(ctx context.Context) int {
+		t.Helper()
 		n := 0
-		for _, ns := range r.GetNames() {
+		for _, ns := range sockets(ctx).GetNames() {
 			n += len(ns.GetFreeSockets()) + len(ns.GetSockets())
 		}
 		return n
@@ -255,14 +261,26 @@ func TestGlobalAgentPerCaller(t *testing.T) {
 		t.Fatalf("b's GetAgent(global): %v %v", ga, err)
 	}
 
-	// b's own request: the first event b's watch sees is b's socket being
-	// created, nothing of a's socket came before it.
-	if _, err := g.req.Fetch(b, &pb.FetchRequest{Url: url}); err != nil {
+	// b's own request: the first event b's watch sees is the creation of
+	// b's socket (its pool and id as b's ListSockets shows them), nothing
+	// of a's socket (a's pool, made while b watched) came before it.
+	if _, err := g.req.Fetch(b, &pb.FetchRequest{Url: urlB}); err != nil {
 		t.Fatalf("b's fetch: %v", err)
 	}
+	pools := sockets(b).GetNames()
+	if len(pools) != 1 || len(pools[0].GetFreeSockets()) != 1 {
+		t.Fatalf("b's global after its request: %v; want its one keep-alive socket", pools)
+	}
+	own := pools[0].GetFreeSockets()[0]
+	if own.GetName() != pools[0].GetName() || !strings.Contains(own.GetName(), ":"+strconv.Itoa(upB.Port)+":") {
+		t.Fatalf("b's socket %v is not of b's upstream", own)
+	}
 	ev, err := watchB.Recv()
-	if err != nil || ev.GetEvent().GetType() != pb.AgentEventType_AGENT_EVENT_TYPE_SOCKET_CREATED || ev.GetEvent().GetSeq() != 1 {
-		t.Fatalf("b's first global event %v, %v; want its own socket's creation", ev, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := ev.GetEvent(); e.GetType() != pb.AgentEventType_AGENT_EVENT_TYPE_SOCKET_CREATED || e.GetName() != own.GetName() || e.GetSocketId() != own.GetId() || e.GetSeq() != 1 {
+		t.Fatalf("b's first global event %v; want the creation of its own socket %s #%d", e, own.GetName(), own.GetId())
 	}
 	if n := free(a); n != 1 {
 		t.Fatalf("a's global holds %d sockets after b's request, want 1", n)

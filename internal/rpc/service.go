@@ -51,9 +51,12 @@ type Options struct {
 	// NewObserver, if set, is called once for every request the service
 	// starts (Request, Exchange, Fetch), on the RPC's goroutine with the
 	// RPC's context, before the engine request exists; it returns the
-	// request's httpengine.Observer (nil for none). It is how tracing,
-	// metrics and request logs hook in without this package knowing of
-	// them; see RequestInfo for what it may change.
+	// request's httpengine.Observer (nil for none). The observer sees the
+	// request's 'close' in every case: a request the engine then refuses
+	// to create (invalid options) is shown 'error' and 'close'
+	// (observeRefused). It is how tracing, metrics and request logs hook
+	// in without this package knowing of them; see RequestInfo for what it
+	// may change.
 	NewObserver func(ctx context.Context, r *RequestInfo) httpengine.Observer
 	// AgentCreated, if set, is called with every named agent the service
 	// creates, after it is registered and without locks held: each

@@ -573,3 +573,56 @@ func TestPoolGaugesSumCallers(t *testing.T) {
 		t.Errorf("httpgateway.agent.sockets{free} points %v, want one of 2", free)
 	}
 }
+
+// TestRefusedRequest checks that a request the engine refuses to create
+// (its options fail validation, after the observer was made) ends its span
+// with the error and takes itself out of http.client.active_requests.
+func TestRefusedRequest(t *testing.T) {
+	testutil.CheckLeaks(t)
+	tests := []struct {
+		name string
+		url  string
+		code string
+	}{
+		{name: "bad port", url: "http://:99999/", code: "ERR_INVALID_URL"},
+		{name: "bad protocol", url: "ftp://127.0.0.1/", code: "ERR_INVALID_PROTOCOL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := startRig(t)
+			_, err := r.req.Fetch(testCtx(t), &pb.FetchRequest{Url: tt.url})
+			if st, _ := status.FromError(err); st.Code() != grpccodes.InvalidArgument || !strings.Contains(st.Message(), tt.code) {
+				t.Fatalf("Fetch: %v, want InvalidArgument %s", err, tt.code)
+			}
+			// The refusal is on the RPC's goroutine: by Fetch's answer the
+			// request is out of the count and its span ended.
+			active, ok := r.collect(t)["http.client.active_requests"].Data.(metricdata.Sum[int64])
+			if !ok || len(active.DataPoints) == 0 {
+				t.Fatal("the refused request was never counted in http.client.active_requests")
+			}
+			for _, dp := range active.DataPoints {
+				if dp.Value != 0 {
+					t.Errorf("http.client.active_requests %d after the refused request, want 0", dp.Value)
+				}
+			}
+			var s sdktrace.ReadOnlySpan
+			for _, e := range r.rec.Ended() {
+				if clientSpans(e) {
+					s = e
+				}
+			}
+			if s == nil {
+				t.Fatal("the refused request's span was not ended")
+			}
+			wantTree(t, r, s, "Fetch")
+			wantAttr(t, s, "error.type", tt.code)
+			wantEvents(t, s, "error")
+			if s.Status().Code != codes.Error || !strings.HasPrefix(s.Status().Description, tt.code) {
+				t.Errorf("status %v, want Error %s", s.Status(), tt.code)
+			}
+			if lines := logLines(t, r, "outbound request"); len(lines) != 1 || lines[0]["error.code"] != tt.code {
+				t.Errorf("summary %v", lines)
+			}
+		})
+	}
+}
