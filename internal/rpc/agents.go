@@ -152,6 +152,17 @@ func (r *agents) retireLocked(c caller) []*agentEntry {
 	return out
 }
 
+// current retires c's agents of another role, if its role changed (as
+// every agent lookup does), and returns c: the handle RPCs call it so that
+// a role change takes effect on an identity's next call of any kind.
+func (r *agents) current(c caller) caller {
+	r.mu.Lock()
+	retired := r.retireLocked(c)
+	r.mu.Unlock()
+	r.destroyAll(retired)
+	return c
+}
+
 // destroyAll destroys retired agents; never called with mu held (Destroy
 // calls back into requests).
 func (r *agents) destroyAll(es []*agentEntry) {

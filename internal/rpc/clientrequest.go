@@ -151,7 +151,7 @@ func (s *Service) newHandle(ctx context.Context, o *pb.RequestOptions) (*handle,
 		s.handles.unreserve()
 		return nil, err
 	}
-	h, err := s.handles.add(cr, name, sp.opts.JoinDuplicateHeaders, owner(ctx), sp.release)
+	h, err := s.handles.add(cr, name, sp.opts.JoinDuplicateHeaders, callerOf(ctx), sp.release)
 	if err != nil {
 		return nil, err
 	}
@@ -172,12 +172,11 @@ func (c *clientRequestService) Request(ctx context.Context, in *pb.RequestReques
 
 // owner is the identity name that owns what the call in ctx creates and
 // may touch ("" when anonymous or without authentication).
-func owner(ctx context.Context) string { return callerOf(ctx).owner }
 
 // handleFor looks up a live request of the caller for an RPC that drives it
 // (activity). Another caller's request is NOT_FOUND, as an unknown id.
 func (c *clientRequestService) handleFor(ctx context.Context, id string) (*handle, error) {
-	h, err := c.svc.handles.getOwned(id, owner(ctx))
+	h, err := c.svc.handles.getOwned(id, c.svc.agents.current(callerOf(ctx)))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -187,7 +186,7 @@ func (c *clientRequestService) handleFor(ctx context.Context, id string) (*handl
 // peekFor is handleFor for an RPC that only reads a request's state: no
 // activity is recorded (see handles.lookup).
 func (c *clientRequestService) peekFor(ctx context.Context, id string) (*handle, error) {
-	h, err := c.svc.handles.lookupOwned(id, owner(ctx))
+	h, err := c.svc.handles.lookupOwned(id, c.svc.agents.current(callerOf(ctx)))
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -35,6 +35,7 @@ const (
 	codeUnimplemented    = "ERR_GATEWAY_UNIMPLEMENTED"      // a feature that has not landed yet
 	codeIdleTimeout      = "ERR_GATEWAY_IDLE_TIMEOUT"       // the reaper destroyed the request
 	codeShuttingDown     = "ERR_GATEWAY_SHUTTING_DOWN"      // the service was closed
+	codeRoleChanged      = "ERR_GATEWAY_ROLE_CHANGED"       // the caller's role changed since it created the request
 	codeNoTunnel         = "ERR_GATEWAY_NO_TUNNEL"          // Tunnel without an upgrade/connect socket
 	codeBadArgument      = "ERR_GATEWAY_INVALID_ARGUMENT"   // a malformed RPC message
 	codeEventGone        = "ERR_GATEWAY_EVENT_GONE"         // resubscription from a dropped seq
@@ -149,6 +150,11 @@ func codeOf(code string) codes.Code {
 	// Events from a sequence number the log no longer retains.
 	case codeEventGone:
 		return codes.OutOfRange
+	// The caller's identity was given another role after it created the
+	// request: the request was destroyed rather than dial on under the old
+	// role's egress policy.
+	case codeRoleChanged:
+		return codes.PermissionDenied
 	// The service is closing: another replica may serve the call.
 	case codeShuttingDown:
 		return codes.Unavailable

@@ -22,6 +22,8 @@ type handle struct {
 	// owner is the identity (auth.Identity.Name) that created the request;
 	// only it may see or drive the handle. "" is the anonymous identity.
 	owner string
+	// role is the owner's role when it created the request (lookupOwned).
+	role string
 	// release gives back the owner's per-identity limit slots (nil: none).
 	release     func()
 	releaseOnce sync.Once // release runs at most once: when finished, or when freed
@@ -176,10 +178,10 @@ func (hs *handles) unreserve() {
 
 // add registers req under a new id in a slot taken by reserve. After
 // close, the request is disposed and an error returned.
-// owner is the creating identity; release, if not nil, is called once the
+// c is the creating caller; release, if not nil, is called once the
 // handle is gone (or at once if add fails).
-func (hs *handles) add(req *httpengine.ClientRequest, agentName string, join bool, owner string, release func()) (*handle, error) {
-	h := &handle{id: newID(), req: req, agentName: agentName, join: join, created: time.Now(), owner: owner, release: release}
+func (hs *handles) add(req *httpengine.ClientRequest, agentName string, join bool, c caller, release func()) (*handle, error) {
+	h := &handle{id: newID(), req: req, agentName: agentName, join: join, created: time.Now(), owner: c.owner, role: c.role, release: release}
 	h.touch()
 	hs.mu.Lock()
 	if hs.closed {
@@ -201,25 +203,34 @@ func (h *handle) releaseSlots() {
 	}
 }
 
-// getOwned is get for the identity owner: another identity's handle
-// answers exactly as an unknown id does, so ids of other callers cannot be
-// probed (no existence oracle).
-func (hs *handles) getOwned(id, owner string) (*handle, error) {
-	h, err := hs.lookupOwned(id, owner)
+// getOwned is get for caller c: another identity's handle answers
+// exactly as an unknown id does, so ids of other callers cannot be probed
+// (no existence oracle). A handle its identity created under another role
+// than c's current one is destroyed (see lookupOwned).
+func (hs *handles) getOwned(id string, c caller) (*handle, error) {
+	h, err := hs.lookupOwned(id, c)
 	if err == nil {
 		h.touch()
 	}
 	return h, err
 }
 
-// lookupOwned is lookup for the identity owner (see getOwned).
-func (hs *handles) lookupOwned(id, owner string) (*handle, error) {
+// lookupOwned is lookup for caller c (see getOwned). When c's identity has
+// changed role since it created the request (the tokens file was edited),
+// the request is destroyed before the handle is returned: it must not
+// dial again (a deferred redirect followed, a login answered) under the
+// old role's egress policy. The call then acts on a destroyed request, as
+// after DestroyAgent.
+func (hs *handles) lookupOwned(id string, c caller) (*handle, error) {
 	h, err := hs.lookup(id)
 	if err != nil {
 		return nil, err
 	}
-	if h.owner != owner {
+	if h.owner != c.owner {
 		return nil, notFound(id)
+	}
+	if h.role != c.role {
+		h.req.Destroy(gwError(codeRoleChanged, "the caller's role changed since it created the request"))
 	}
 	return h, nil
 }

@@ -17,7 +17,7 @@ type ownedService struct{ *clientRequestService }
 
 // Events checks the owner, then streams as clientRequestService.Events.
 func (o ownedService) Events(in *pb.EventsRequest, stream grpc.ServerStreamingServer[pb.EventsResponse]) error {
-	if _, err := o.svc.handles.lookupOwned(in.GetRequestId(), owner(stream.Context())); err != nil {
+	if _, err := o.svc.handles.lookupOwned(in.GetRequestId(), o.svc.agents.current(callerOf(stream.Context()))); err != nil {
 		return toStatus(err)
 	}
 	return o.clientRequestService.Events(in, stream)
@@ -26,15 +26,15 @@ func (o ownedService) Events(in *pb.EventsRequest, stream grpc.ServerStreamingSe
 // Write checks the owner of the request each message names, then writes as
 // clientRequestService.Write.
 func (o ownedService) Write(stream grpc.ClientStreamingServer[pb.WriteRequest, pb.WriteResponse]) error {
-	return o.clientRequestService.Write(ownedWrite{stream, o.svc.handles, owner(stream.Context())})
+	return o.clientRequestService.Write(ownedWrite{stream, o.svc.handles, o.svc.agents.current(callerOf(stream.Context()))})
 }
 
 // ownedWrite fails Recv with NOT_FOUND when a message names a request of
 // another caller.
 type ownedWrite struct {
 	grpc.ClientStreamingServer[pb.WriteRequest, pb.WriteResponse]
-	hs    *handles
-	owner string
+	hs     *handles
+	caller caller
 }
 
 func (w ownedWrite) Recv() (*pb.WriteRequest, error) {
@@ -43,7 +43,7 @@ func (w ownedWrite) Recv() (*pb.WriteRequest, error) {
 		return m, err
 	}
 	if id := m.GetRequestId(); id != "" {
-		if _, err := w.hs.lookupOwned(id, w.owner); err != nil {
+		if _, err := w.hs.lookupOwned(id, w.caller); err != nil {
 			return nil, toStatus(err)
 		}
 	}

@@ -3,20 +3,26 @@ package rpc_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
 	"github.com/httpgateway/httpgateway/internal/agentpool"
@@ -362,5 +368,82 @@ func TestRoleChangeRetiresAgents(t *testing.T) {
 		if !a.Snapshot().Destroyed {
 			t.Errorf("agent %q of the old role was not destroyed", a.Name())
 		}
+	}
+}
+
+// TestRoleChangeStopsHandleRequests: a request an identity created under
+// one role (here on a one-time agent, which no agent retirement reaches)
+// is destroyed by that identity's next call on it after its role changed,
+// so a deferred redirect cannot be followed under the old role's policy.
+func TestRoleChangeStopsHandleRequests(t *testing.T) {
+	testutil.CheckLeaks(t)
+	var toCount atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/to" {
+			toCount.Add(1)
+			_, _ = io.WriteString(w, "arrived")
+			return
+		}
+		http.Redirect(w, r, "/to", http.StatusFound)
+	}))
+	t.Cleanup(srv.Close)
+	target := strings.TrimPrefix(srv.URL, "http://")
+	depsFor, _ := rolePolicies(t, egress.Options{}, nil,
+		egress.Role{Name: "dev", Allow: []string{target}},
+		egress.Role{Name: "locked", AllowListOnly: true})
+	file := filepath.Join(t.TempDir(), "tokens")
+	writeTokens := func(line string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(line+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeTokens(tokenA + " alice dev")
+	g := startTokenGateway(t, rpc.Options{AgentDepsFor: depsFor}, auth.TokensOptions{File: file, CheckInterval: -1})
+	alice := as(testCtx(t), tokenA)
+
+	created, err := g.req.Request(alice, &pb.RequestRequest{Options: &pb.RequestOptions{Url: srv.URL + "/from",
+		OneTimeAgent: &pb.AgentOptions{}, Redirect: pb.RedirectMode_REDIRECT_MODE_DEFERRED,
+		RedirectDecisionTimeout: durationpb.New(time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.GetRequest().GetRequestId()
+	if _, err := g.req.End(alice, &pb.EndRequest{RequestId: id}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := g.req.Events(alice, &pb.EventsRequest{RequestId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawRedirect bool
+	var errCode string
+	for {
+		msg, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch k := msg.GetEvent().GetKind().(type) {
+		case *pb.Event_Redirect:
+			sawRedirect = true
+			writeTokens(tokenA + " alice locked  ") // another size: the reload cannot miss it
+			_, err := g.req.FollowRedirect(alice, &pb.FollowRedirectRequest{RequestId: id})
+			if status.Code(err) != codes.FailedPrecondition {
+				t.Fatalf("FollowRedirect after the role change: %v; want FAILED_PRECONDITION (no redirect pending: the request was destroyed)", err)
+			}
+		case *pb.Event_Error:
+			errCode = k.Error.GetError().GetCode()
+		case *pb.Event_Data:
+			t.Fatalf("data after the role change: %q", k.Data.GetChunk())
+		}
+	}
+	if !sawRedirect || errCode != "ERR_GATEWAY_ROLE_CHANGED" {
+		t.Fatalf("redirect seen %v, error code %q; want the request destroyed with ERR_GATEWAY_ROLE_CHANGED", sawRedirect, errCode)
+	}
+	if n := toCount.Load(); n != 0 {
+		t.Fatalf("the redirect target was requested %d times after the role change", n)
 	}
 }
