@@ -319,13 +319,7 @@ func TestRoleChangeRetiresAgents(t *testing.T) {
 	depsFor, _ := rolePolicies(t, egress.Options{}, nil,
 		egress.Role{Name: "dev", Allow: []string{target}},
 		egress.Role{Name: "locked", AllowListOnly: true})
-	file := filepath.Join(t.TempDir(), "tokens")
-	writeTokens := func(line string) {
-		t.Helper()
-		if err := os.WriteFile(file, []byte(line+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	file, writeTokens := tokensFile(t)
 	writeTokens(tokenA + " alice dev")
 	var (
 		mu      sync.Mutex
@@ -391,13 +385,7 @@ func TestRoleChangeStopsHandleRequests(t *testing.T) {
 	depsFor, _ := rolePolicies(t, egress.Options{}, nil,
 		egress.Role{Name: "dev", Allow: []string{target}},
 		egress.Role{Name: "locked", AllowListOnly: true})
-	file := filepath.Join(t.TempDir(), "tokens")
-	writeTokens := func(line string) {
-		t.Helper()
-		if err := os.WriteFile(file, []byte(line+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	file, writeTokens := tokensFile(t)
 	writeTokens(tokenA + " alice dev")
 	g := startTokenGateway(t, rpc.Options{AgentDepsFor: depsFor}, auth.TokensOptions{File: file, CheckInterval: -1})
 	alice := as(testCtx(t), tokenA)
@@ -445,5 +433,17 @@ func TestRoleChangeStopsHandleRequests(t *testing.T) {
 	}
 	if n := toCount.Load(); n != 0 {
 		t.Fatalf("the redirect target was requested %d times after the role change", n)
+	}
+}
+
+// tokensFile returns a tokens file path in a temporary folder and a
+// function that replaces its content with one line.
+func tokensFile(t *testing.T) (string, func(line string)) {
+	file := filepath.Join(t.TempDir(), "tokens")
+	return file, func(line string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(line+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
