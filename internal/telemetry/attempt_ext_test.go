@@ -232,7 +232,14 @@ func TestLoginAttempt(t *testing.T) {
 	wantEvents(t, challenged, "socket socket.connect finish login")
 	wantAttr(t, resent, "http.request.resend_count", 1)
 	wantAttr(t, resent, "http.response.status_code", 200)
-	wantEvents(t, resent, "socket finish response")
+	// The challenged socket is handed back to the pool as 'login' is
+	// emitted; the resend reuses it when the pool has it free again by the
+	// time Login asks for a socket, and gets a new one otherwise (a race
+	// the test does not control). Either way each attempt has its own
+	// events.
+	if got := strings.Join(eventNames(resent), " "); got != "socket finish response" && got != "socket socket.connect finish response" {
+		t.Errorf("resent span events %q, want \"socket finish response\" (reused) or with socket.connect (new)", got)
+	}
 	for _, s := range spans {
 		wantTree(t, r, s, "Request")
 	}
