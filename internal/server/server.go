@@ -70,11 +70,10 @@ func New(cfg config.Config, register func(grpc.ServiceRegistrar), opts ...Option
 		grpc.NumStreamWorkers(64),
 		// Bodies are the bulk of the bytes: a 256 KiB write buffer makes one
 		// write(2) per 256 KiB of DATA frames instead of per 32 KiB (the
-		// copy, not the call, dominates what remains), and sharing it
-		// returns it to a pool after each flush, so an idle connection
-		// holds none.
+		// copy, not the call, dominates what remains). gRPC shares write
+		// buffers by default (back to a pool after each flush), so an idle
+		// connection holds none.
 		grpc.WriteBufferSize(256 << 10),
-		grpc.SharedWriteBuffer(true),
 		// Static flow-control windows. The default dynamic windows come
 		// from BDP estimation, which answers the first DATA frame after
 		// each ping ack with a window update and a new PING: on small
