@@ -337,8 +337,20 @@ func TestOriginCheckEndsWithRequest(t *testing.T) {
 // The hop's origin is then denied, and the proxy never hears of it.
 func TestRedirectCheckOffSocketGoroutine(t *testing.T) {
 	testutil.CheckLeaks(t)
+	// The 302 is sent only once the first request's 'finish' was seen: a
+	// response read while the request's last write is still in flight
+	// makes the engine give up the socket (it cannot tell whether the
+	// write completed), and the test is about a socket that goes back to
+	// the pool.
+	finished := make(chan struct{})
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
 	px := newScriptedProxy(t, func(line string) string {
 		if strings.HasPrefix(line, "GET http://first.test/") {
+			select {
+			case <-finished:
+			case <-stop:
+			}
 			return "HTTP/1.1 302 Found\r\nLocation: http://slow.test/next\r\nContent-Length: 0\r\n\r\n"
 		}
 		return proxyOK
@@ -370,6 +382,18 @@ func TestRedirectCheckOffSocketGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	end(t, first)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for seq := uint64(1); ; seq++ {
+		ev, err := first.Events().Next(ctx, seq)
+		if err != nil {
+			t.Fatalf("waiting for the first request's finish: %v", err)
+		}
+		if ev.Kind == httpengine.EventFinish {
+			break
+		}
+	}
+	close(finished)
 	recvOrFail(t, entered, "the check of the redirect's origin")
 
 	// The one socket to the proxy serves another request meanwhile.
