@@ -17,9 +17,10 @@ import (
 type Options struct {
 	// Tokens are the accepted bearer tokens; nil accepts none.
 	Tokens *Tokens
-	// Roles maps a client-certificate identity to its role; identities
-	// not listed have the default role "". (Token identities carry their
-	// role in the tokens file.)
+	// Roles maps a client-certificate identity to its role; an identity
+	// not listed takes the role the tokens give the same name, else the
+	// default role "". (Token identities carry their role in the tokens
+	// file.)
 	Roles map[string]string
 	// AllowAnonymous lets calls without credentials in, as the anonymous
 	// identity.
@@ -66,12 +67,27 @@ func (a *Authenticator) Authenticate(ctx context.Context) (Identity, error) {
 		return id, nil
 	}
 	if name, ok := certIdentity(ctx); ok {
-		return Identity{Name: name, Role: a.o.Roles[name], Method: MethodMTLS}, nil
+		return Identity{Name: name, Role: a.certRole(name), Method: MethodMTLS}, nil
 	}
 	if a.o.AllowAnonymous {
 		return Anonymous, nil
 	}
 	return Identity{}, errUnauthenticated
+}
+
+// certRole is the role of a client-certificate identity: its Roles entry,
+// else the role tokens give the same name, else the default role. One
+// identity has one role (see NewTokens), however it authenticates.
+func (a *Authenticator) certRole(name string) string {
+	if r, ok := a.o.Roles[name]; ok {
+		return r
+	}
+	if a.o.Tokens != nil {
+		if r, ok := a.o.Tokens.RoleOf(name); ok {
+			return r
+		}
+	}
+	return ""
 }
 
 // bearer returns the token of the call's authorization metadata. present

@@ -139,6 +139,23 @@ func (t *Tokens) Lookup(token string) (Identity, bool) {
 	return found, ok == 1
 }
 
+// RoleOf returns the role the tokens in force give identity name, ok
+// false when no token names it.
+func (t *Tokens) RoleOf(name string) (role string, ok bool) {
+	t.mu.Lock()
+	t.maybeReloadLocked()
+	file := t.file
+	t.mu.Unlock()
+	for _, list := range [][]tokenEntry{t.inline, file} {
+		for _, e := range list {
+			if e.id.Name == name {
+				return e.id.Role, true
+			}
+		}
+	}
+	return "", false
+}
+
 // maybeReloadLocked re-reads the file if CheckInterval passed and the file
 // changed.
 func (t *Tokens) maybeReloadLocked() {

@@ -163,6 +163,15 @@ func (r *agents) current(c caller) caller {
 	return c
 }
 
+// roleOf returns the role owner's latest call had (recorded by every
+// agent lookup and handle call), ok false before its first.
+func (r *agents) roleOf(owner string) (role string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	role, ok = r.roles[owner]
+	return role, ok
+}
+
 // destroyAll destroys retired agents; never called with mu held (Destroy
 // calls back into requests).
 func (r *agents) destroyAll(es []*agentEntry) {

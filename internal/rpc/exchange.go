@@ -180,8 +180,10 @@ func (s *Service) applyOp(ctx context.Context, h *handle, msg *pb.ExchangeReques
 		r.Destroy(nodeErrorFromProto(op.Destroy.GetError()))
 		return nil
 	case *pb.ExchangeRequest_FollowRedirect:
+		s.stopIfRoleChanged(h)
 		return r.FollowRedirect()
 	case *pb.ExchangeRequest_Login:
+		s.stopIfRoleChanged(h)
 		if err := s.admitLogin(h, op.Login.GetUsername(), op.Login.GetPassword()); err != nil {
 			return err
 		}

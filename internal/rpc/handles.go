@@ -230,9 +230,24 @@ func (hs *handles) lookupOwned(id string, c caller) (*handle, error) {
 		return nil, notFound(id)
 	}
 	if h.role != c.role {
-		h.req.Destroy(gwError(codeRoleChanged, "the caller's role changed since it created the request"))
+		destroyRoleChanged(h)
 	}
 	return h, nil
+}
+
+func destroyRoleChanged(h *handle) {
+	h.req.Destroy(gwError(codeRoleChanged, "the caller's role changed since it created the request"))
+}
+
+// stopIfRoleChanged destroys h's request when its owner's latest known
+// role (the one its latest call had: agents.roleOf) is not the one it
+// created the request under. An Exchange stream's caller is fixed when the
+// stream opens, so its ops that dial again (FollowRedirect, Login) ask
+// this instead of lookupOwned.
+func (s *Service) stopIfRoleChanged(h *handle) {
+	if role, ok := s.agents.roleOf(h.owner); ok && role != h.role {
+		destroyRoleChanged(h)
+	}
 }
 
 // get returns the live handle named id and records the activity: the

@@ -447,3 +447,71 @@ func tokensFile(t *testing.T) (string, func(line string)) {
 		}
 	}
 }
+
+// TestRoleChangeStopsExchangeOps: an Exchange stream's caller is fixed
+// when it opens, so its FollowRedirect op checks the owner's latest role
+// (here seen by another call under the new role): a request created under
+// the old role is destroyed instead of following.
+func TestRoleChangeStopsExchangeOps(t *testing.T) {
+	testutil.CheckLeaks(t)
+	var toCount atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/to" {
+			toCount.Add(1)
+			_, _ = io.WriteString(w, "arrived")
+			return
+		}
+		http.Redirect(w, r, "/to", http.StatusFound)
+	}))
+	t.Cleanup(srv.Close)
+	target := strings.TrimPrefix(srv.URL, "http://")
+	depsFor, _ := rolePolicies(t, egress.Options{}, nil,
+		egress.Role{Name: "dev", Allow: []string{target}},
+		egress.Role{Name: "locked", AllowListOnly: true})
+	file, writeTokens := tokensFile(t)
+	writeTokens(tokenA + " alice dev")
+	g := startTokenGateway(t, rpc.Options{AgentDepsFor: depsFor}, auth.TokensOptions{File: file, CheckInterval: -1})
+	alice := as(testCtx(t), tokenA)
+
+	st, err := g.req.Exchange(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(m *pb.ExchangeRequest) {
+		t.Helper()
+		if err := st.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Start{Start: &pb.RequestOptions{Url: srv.URL + "/from",
+		OneTimeAgent: &pb.AgentOptions{}, Redirect: pb.RedirectMode_REDIRECT_MODE_DEFERRED,
+		RedirectDecisionTimeout: durationpb.New(time.Minute)}}})
+	send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_End{End: &pb.EndOp{}}})
+	var sawRedirect bool
+	var errCode string
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			break // the stream ends after the request's close
+		}
+		switch k := m.GetEvent().GetKind().(type) {
+		case *pb.Event_Redirect:
+			sawRedirect = true
+			writeTokens(tokenA + " alice locked  ")
+			if _, err := g.agents.ListAgents(alice, &pb.ListAgentsRequest{}); err != nil { // a call under the new role
+				t.Fatal(err)
+			}
+			send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_FollowRedirect{FollowRedirect: &pb.FollowRedirectOp{}}})
+		case *pb.Event_Error:
+			errCode = k.Error.GetError().GetCode()
+		case *pb.Event_Data:
+			t.Fatalf("data after the role change: %q", k.Data.GetChunk())
+		}
+	}
+	if !sawRedirect || errCode != "ERR_GATEWAY_ROLE_CHANGED" {
+		t.Fatalf("redirect seen %v, error code %q; want the request destroyed with ERR_GATEWAY_ROLE_CHANGED", sawRedirect, errCode)
+	}
+	if n := toCount.Load(); n != 0 {
+		t.Fatalf("the redirect target was requested %d times after the role change", n)
+	}
+}
