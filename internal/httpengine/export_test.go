@@ -10,3 +10,11 @@ func SetOriginCheckedHook(t testing.TB, f func()) {
 	testHookOriginChecked.Store(&f)
 	t.Cleanup(func() { testHookOriginChecked.Store(nil) })
 }
+
+// SetAcquiredHook makes f run in each goroutine acquireFor starts for a
+// blocking origin check, between the pool's Acquire and the request's
+// lock, until the test ends.
+func SetAcquiredHook(t testing.TB, f func()) {
+	testHookAcquired.Store(&f)
+	t.Cleanup(func() { testHookAcquired.Store(nil) })
+}

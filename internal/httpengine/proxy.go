@@ -173,13 +173,17 @@ func (r *resolved) requestTarget() string {
 // acquired inline, as before: no goroutine, no allocation.
 func (c *ClientRequest) acquireFor(r *resolved) {
 	if !c.agent.OriginCheckMayBlock(r.target) {
-		c.checkAndAcquire(context.Background(), r)
+		c.checkAndAcquire(context.Background(), r, nil)
 		return
 	}
 	ctx := c.lifeContext()
 	hook := testHookOriginChecked.Load()
+	var acquired func()
+	if h := testHookAcquired.Load(); h != nil {
+		acquired = *h
+	}
 	go func() {
-		c.checkAndAcquire(ctx, r)
+		c.checkAndAcquire(ctx, r, acquired)
 		if hook != nil {
 			(*hook)()
 		}
@@ -190,13 +194,18 @@ func (c *ClientRequest) acquireFor(r *resolved) {
 // starts while it is set run it once they did their work.
 var testHookOriginChecked atomic.Pointer[func()]
 
+// testHookAcquired is set by tests only: the goroutines acquireFor starts
+// while it is set run it between Acquire's return and taking the
+// request's lock, where a newer attempt may overtake them.
+var testHookAcquired atomic.Pointer[func()]
+
 // checkAndAcquire runs the origin check of r and, if the request is still
 // live, asks the pool for a socket. A denied origin fails the request
 // before any socket: 'error', 'close', and no want. A request that ended
 // while the check ran (destroyed, aborted, timed out) gets nothing from the
 // pool: its teardown found no want to cancel, so nothing else would stop a
 // proxy dial that nobody waits for.
-func (c *ClientRequest) checkAndAcquire(ctx context.Context, r *resolved) {
+func (c *ClientRequest) checkAndAcquire(ctx context.Context, r *resolved, acquired func()) {
 	if err := c.agent.CheckOrigin(ctx, r.target, r.requestTarget()); err != nil {
 		c.fail(classify(err, r), false)
 		return
@@ -206,17 +215,27 @@ func (c *ClientRequest) checkAndAcquire(ctx context.Context, r *resolved) {
 		c.mu.Unlock()
 		return
 	}
+	gen := c.attemptGen
 	c.mu.Unlock()
 	want := c.agent.Acquire(r.target, exchange{c})
+	if acquired != nil {
+		acquired()
+	}
 	c.mu.Lock()
-	c.want = want
+	// A newer attempt began while Acquire ran (this one's socket came,
+	// answered with a redirect or a challenge, and the next hop asked for
+	// its own): its want is the one teardown must find.
+	stale := c.attemptGen != gen
+	if !stale {
+		c.want = want
+	}
 	// Ended while Acquire ran: teardown saw no want. A socket that was
 	// assigned meanwhile is destroyed by OnSocket; a queued want is
 	// withdrawn here.
 	late := c.destroyed && c.sock == nil
 	c.mu.Unlock()
-	if late {
-		want.Cancel()
+	if late || stale {
+		want.Cancel() // a no-op for a want that already got its socket
 	}
 }
 

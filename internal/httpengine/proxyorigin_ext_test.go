@@ -447,3 +447,80 @@ func TestProxiedAbsolutePathRedirect(t *testing.T) {
 		t.Fatalf("CheckName asked %q, want the origin once per hop", got)
 	}
 }
+
+// TestStaleAcquireKeepsNewerWant: the goroutine that asked the pool for
+// the first attempt's socket may take the request's lock only after the
+// redirect's next hop queued its own want; it must not store its (used)
+// want over the hop's, or tearing the request down would leave the hop's
+// want queued in the pool.
+func TestStaleAcquireKeepsNewerWant(t *testing.T) {
+	testutil.CheckLeaks(t)
+	stop := make(chan struct{})
+	send302, otherGate := make(chan struct{}), make(chan struct{})
+	px := newScriptedProxy(t, func(line string) string {
+		switch {
+		case strings.HasPrefix(line, "GET http://first.test/"):
+			select {
+			case <-send302:
+			case <-stop:
+			}
+			return "HTTP/1.1 302 Found\r\nLocation: http://second.test/\r\nContent-Length: 0\r\n\r\n"
+		case strings.HasPrefix(line, "GET http://other.test/"):
+			select {
+			case <-otherGate:
+			case <-stop:
+			}
+		}
+		return proxyOK
+	})
+	t.Cleanup(func() { close(stop) }) // before the proxy's cleanup: frees its handlers
+	o := agentpool.DefaultOptions()
+	o.KeepAlive = true
+	o.MaxSockets = 1
+	o.ProxyEnv = px.env()
+	a := newAgent(t, o, agentpool.Deps{CheckName: func(context.Context, string, uint16) error { return nil }})
+
+	var calls atomic.Int32
+	firstHeld, releaseFirst := make(chan struct{}), make(chan struct{})
+	httpengine.SetAcquiredHook(t, func() {
+		if calls.Add(1) == 1 { // the first attempt's goroutine
+			close(firstHeld)
+			select {
+			case <-releaseFirst:
+			case <-stop:
+			}
+		}
+	})
+	checked := make(chan struct{}, 8)
+	httpengine.SetOriginCheckedHook(t, func() { checked <- struct{}{} })
+
+	first, err := httpengine.Request(a, false, httpengine.Options{Host: "first.test", Path: "/", Redirect: httpengine.RedirectFollow}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end(t, first)
+	recvOrFail(t, firstHeld, "the first attempt's Acquire")
+	other, err := httpengine.Request(a, false, httpengine.Options{Host: "other.test", Path: "/"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end(t, other)
+	recvOrFail(t, checked, "other's want queued")
+	close(send302) // the socket goes to other; the next hop queues behind it
+	recvOrFail(t, checked, "the next hop's want queued")
+	close(releaseFirst)
+	recvOrFail(t, checked, "the first attempt's goroutine done")
+
+	first.Destroy(nil)
+	snap := a.Snapshot()
+	for _, n := range snap.Names {
+		if n.Requests != 0 {
+			t.Errorf("pool %s: %d requests still queued after the request was destroyed", n.Name, n.Requests)
+		}
+	}
+	close(otherGate)
+	if r := collectResult(t, other); r.status != 200 {
+		t.Fatalf("other request: status %d", r.status)
+	}
+	events(t, first) // to its 'close'
+}

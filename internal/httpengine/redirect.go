@@ -311,6 +311,7 @@ func (c *ClientRequest) resetAttemptLocked() {
 func (c *ClientRequest) startAttemptLocked(nr *resolved, keepBody bool, kind AttemptKind) {
 	c.resetAttemptLocked()
 	c.r = nr
+	c.attemptGen++
 	if ao, ok := nr.opts.Observer.(AttemptObserver); ok {
 		ao.OnAttempt(kind, &nr.headers)
 	}

@@ -53,6 +53,10 @@ type ClientRequest struct {
 	reused    bool
 	aborted   bool // abort() was called
 	destroyed bool // destroy(), abort() or a failure
+	// attemptGen counts the attempts started after the first
+	// (startAttemptLocked): an acquire that returns after a newer attempt
+	// began must not store its want over the newer one's.
+	attemptGen uint64
 	// socket options asked for before the socket was connected.
 	noDelay        *bool
 	keepAlive      *bool
