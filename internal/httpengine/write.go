@@ -2,6 +2,7 @@ package httpengine
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"strings"
 
@@ -284,6 +285,13 @@ func (c *ClientRequest) flushLocked() {
 			c.pend = c.pend[1:]
 		} else {
 			c.pend = nil
+			// The final write goes in two: all but its last
+			// inflightFinishBytes, then those, so that when the server
+			// answers during the final write, settleFinishLocked can tell
+			// the body was delivered (see there).
+			if c.ended && gen == c.pendGen {
+				bufs, c.pend = splitTail(bufs, inflightFinishBytes)
+			}
 		}
 		conn := c.conn
 		c.flushing = true
@@ -351,7 +359,36 @@ func (c *ClientRequest) settleFinishLocked() {
 
 // inflightFinishBytes is the largest in-flight final write considered
 // delivered once the server answers (well under a loopback socket buffer).
+// flushLocked writes a longer final write's last inflightFinishBytes
+// apart, so that a server that read the whole body and answered sees
+// 'finish' before 'response', whatever the body's size.
 const inflightFinishBytes = 64 << 10
+
+// splitTail splits bufs before its last n bytes: head is everything before
+// them (nil when bufs holds n bytes or fewer), tail the rest. It copies no
+// bytes; a buffer that straddles the cut is resliced.
+func splitTail(bufs net.Buffers, n int) (head, tail net.Buffers) {
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	if total <= n {
+		return bufs, nil
+	}
+	cut := total - n // bytes that go in head
+	for i, b := range bufs {
+		if cut < len(b) {
+			head = append(append(net.Buffers(nil), bufs[:i]...), b[:cut])
+			tail = append(net.Buffers{b[cut:]}, bufs[i+1:]...)
+			if cut == 0 {
+				head = head[:len(head)-1]
+			}
+			return head, tail
+		}
+		cut -= len(b)
+	}
+	return bufs, nil // not reached: total > n
+}
 
 // releaseExpect stops holding the body after an Expect: 100-continue head:
 // on 100 Continue, on a final response, or when the timer fires.
