@@ -14,6 +14,9 @@ import (
 // CreateAgent is `new http.Agent(options)` under a name.
 func (a *agentService) CreateAgent(ctx context.Context, in *pb.CreateAgentRequest) (*pb.CreateAgentResponse, error) {
 	o, err := agentOptions(in.GetOptions())
+	if err == nil {
+		err = a.svc.checkProxyCredentials(o)
+	}
 	if err != nil {
 		return nil, toStatus(err)
 	}

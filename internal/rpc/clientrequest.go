@@ -53,6 +53,9 @@ func specFromProto(o *pb.RequestOptions) (requestSpec, error) {
 func (s *Service) agentFor(sp *requestSpec, c caller) (a *agentpool.Agent, name string, oneTime, propagate bool, err error) {
 	if sp.oneTime != nil {
 		ao, err := agentOptions(sp.oneTime)
+		if err == nil {
+			err = s.checkProxyCredentials(ao)
+		}
 		if err != nil {
 			return nil, "", false, false, err
 		}

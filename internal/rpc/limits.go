@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
+	"github.com/httpgateway/httpgateway/internal/agentpool"
 	"github.com/httpgateway/httpgateway/internal/httpengine"
 	"github.com/httpgateway/httpgateway/internal/limits"
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
@@ -348,6 +349,28 @@ func (m *tunnelMeter) exceeded(err error) {
 func (m *tunnelMeter) err() error {
 	if ex := m.over.Load(); ex != nil {
 		return ex
+	}
+	return nil
+}
+
+// checkProxyCredentials refuses an agent whose proxy_env names a proxy URL
+// with credentials whose Proxy-Authorization line alone is over the
+// per-request header bound: the engine sends that line with every request
+// through the proxy (absolute-form and CONNECT), and the caller chose it.
+func (s *Service) checkProxyCredentials(o agentpool.Options) error {
+	for _, v := range o.ProxyEnv {
+		if !strings.Contains(v, "@") {
+			continue // no user info; spares the parse
+		}
+		u, err := url.Parse(v)
+		if err != nil || u.User == nil {
+			continue // the pool validates the URL itself
+		}
+		pw, _ := u.User.Password()
+		n := basicLineBytes("Proxy-Authorization", len(u.User.Username())+1+len(pw))
+		if err := s.opts.Limits.CheckHeaders(n); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -651,3 +651,28 @@ func TestResponseBodyLimitTwoStreams(t *testing.T) {
 		t.Fatal("the socket of the cut response stayed open")
 	}
 }
+
+// TestHeaderBytesLimitProxyCredentials: the credentials of a proxy_env
+// URL become a Proxy-Authorization line on every request through the
+// proxy; an agent (named or one-time) whose line alone is over the header
+// bound is refused, one within it is made.
+func TestHeaderBytesLimitProxyCredentials(t *testing.T) {
+	testutil.CheckLeaks(t)
+	// "Proxy-Authorization: Basic <base64>\r\n" is 29 bytes and 4/3 of the
+	// credentials: "u:" and 40 bytes make 85, "u:" and 60 make 113.
+	g := startGateway(t, rpc.Options{Limits: limits.New(limits.Options{MaxHeaderBytes: 100})})
+	ctx := testCtx(t)
+	env := func(cred string) map[string]string {
+		return map[string]string{"HTTP_PROXY": "http://" + cred + "@127.0.0.1:9"}
+	}
+	fits, long := "u:"+strings.Repeat("p", 40), "u:"+strings.Repeat("p", 60)
+
+	_, err := g.agents.CreateAgent(ctx, &pb.CreateAgentRequest{Name: "long", Options: &pb.AgentOptions{ProxyEnv: env(long)}})
+	wantLimit(t, err, limits.CodeHeadersTooLarge)
+	if _, err := g.agents.CreateAgent(ctx, &pb.CreateAgentRequest{Name: "fits", Options: &pb.AgentOptions{ProxyEnv: env(fits)}}); err != nil {
+		t.Fatalf("CreateAgent with credentials within the bound: %v", err)
+	}
+	_, err = g.req.Request(ctx, &pb.RequestRequest{Options: &pb.RequestOptions{Url: "http://example.test/",
+		OneTimeAgent: &pb.AgentOptions{ProxyEnv: env(long)}}})
+	wantLimit(t, err, limits.CodeHeadersTooLarge)
+}
