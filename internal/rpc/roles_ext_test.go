@@ -371,24 +371,8 @@ func TestRoleChangeRetiresAgents(t *testing.T) {
 // so a deferred redirect cannot be followed under the old role's policy.
 func TestRoleChangeStopsHandleRequests(t *testing.T) {
 	testutil.CheckLeaks(t)
-	var toCount atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/to" {
-			toCount.Add(1)
-			_, _ = io.WriteString(w, "arrived")
-			return
-		}
-		http.Redirect(w, r, "/to", http.StatusFound)
-	}))
-	t.Cleanup(srv.Close)
-	target := strings.TrimPrefix(srv.URL, "http://")
-	depsFor, _ := rolePolicies(t, egress.Options{}, nil,
-		egress.Role{Name: "dev", Allow: []string{target}},
-		egress.Role{Name: "locked", AllowListOnly: true})
-	file, writeTokens := tokensFile(t)
-	writeTokens(tokenA + " alice dev")
-	g := startTokenGateway(t, rpc.Options{AgentDepsFor: depsFor}, auth.TokensOptions{File: file, CheckInterval: -1})
-	alice := as(testCtx(t), tokenA)
+	rc := startRoleChange(t)
+	g, alice, srv, writeTokens := rc.g, rc.alice, rc.srv, rc.writeTokens
 
 	created, err := g.req.Request(alice, &pb.RequestRequest{Options: &pb.RequestOptions{Url: srv.URL + "/from",
 		OneTimeAgent: &pb.AgentOptions{}, Redirect: pb.RedirectMode_REDIRECT_MODE_DEFERRED,
@@ -431,7 +415,7 @@ func TestRoleChangeStopsHandleRequests(t *testing.T) {
 	if !sawRedirect || errCode != "ERR_GATEWAY_ROLE_CHANGED" {
 		t.Fatalf("redirect seen %v, error code %q; want the request destroyed with ERR_GATEWAY_ROLE_CHANGED", sawRedirect, errCode)
 	}
-	if n := toCount.Load(); n != 0 {
+	if n := rc.toCount.Load(); n != 0 {
 		t.Fatalf("the redirect target was requested %d times after the role change", n)
 	}
 }
@@ -454,24 +438,8 @@ func tokensFile(t *testing.T) (string, func(line string)) {
 // the old role is destroyed instead of following.
 func TestRoleChangeStopsExchangeOps(t *testing.T) {
 	testutil.CheckLeaks(t)
-	var toCount atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/to" {
-			toCount.Add(1)
-			_, _ = io.WriteString(w, "arrived")
-			return
-		}
-		http.Redirect(w, r, "/to", http.StatusFound)
-	}))
-	t.Cleanup(srv.Close)
-	target := strings.TrimPrefix(srv.URL, "http://")
-	depsFor, _ := rolePolicies(t, egress.Options{}, nil,
-		egress.Role{Name: "dev", Allow: []string{target}},
-		egress.Role{Name: "locked", AllowListOnly: true})
-	file, writeTokens := tokensFile(t)
-	writeTokens(tokenA + " alice dev")
-	g := startTokenGateway(t, rpc.Options{AgentDepsFor: depsFor}, auth.TokensOptions{File: file, CheckInterval: -1})
-	alice := as(testCtx(t), tokenA)
+	rc := startRoleChange(t)
+	g, alice, srv, writeTokens := rc.g, rc.alice, rc.srv, rc.writeTokens
 
 	st, err := g.req.Exchange(alice)
 	if err != nil {
@@ -511,7 +479,41 @@ func TestRoleChangeStopsExchangeOps(t *testing.T) {
 	if !sawRedirect || errCode != "ERR_GATEWAY_ROLE_CHANGED" {
 		t.Fatalf("redirect seen %v, error code %q; want the request destroyed with ERR_GATEWAY_ROLE_CHANGED", sawRedirect, errCode)
 	}
-	if n := toCount.Load(); n != 0 {
+	if n := rc.toCount.Load(); n != 0 {
 		t.Fatalf("the redirect target was requested %d times after the role change", n)
 	}
+}
+
+// roleChange is the setup of the role-change tests: alice (role dev, which
+// may reach srv) and an upstream whose /from redirects to /to, counting
+// the requests for /to.
+type roleChange struct {
+	g           *gateway
+	alice       context.Context
+	srv         *httptest.Server
+	writeTokens func(line string)
+	toCount     *atomic.Int32
+}
+
+func startRoleChange(t *testing.T) *roleChange {
+	rc := &roleChange{toCount: new(atomic.Int32)}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/to" {
+			rc.toCount.Add(1)
+			_, _ = io.WriteString(w, "arrived")
+			return
+		}
+		http.Redirect(w, r, "/to", http.StatusFound)
+	}))
+	t.Cleanup(rc.srv.Close)
+	target := strings.TrimPrefix(rc.srv.URL, "http://")
+	depsFor, _ := rolePolicies(t, egress.Options{}, nil,
+		egress.Role{Name: "dev", Allow: []string{target}},
+		egress.Role{Name: "locked", AllowListOnly: true})
+	file, writeTokens := tokensFile(t)
+	writeTokens(tokenA + " alice dev")
+	rc.writeTokens = writeTokens
+	rc.g = startTokenGateway(t, rpc.Options{AgentDepsFor: depsFor}, auth.TokensOptions{File: file, CheckInterval: -1})
+	rc.alice = as(testCtx(t), tokenA)
+	return rc
 }
