@@ -554,21 +554,11 @@ func TestPoolGaugesSumCallers(t *testing.T) {
 		}
 	}
 	m := r.collect(t)
-	var idle []int64
-	for _, dp := range m["http.client.open_connections"].Data.(metricdata.Sum[int64]).DataPoints {
-		if v, _ := dp.Attributes.Value("http.connection.state"); v.AsString() == "idle" {
-			idle = append(idle, dp.Value)
-		}
-	}
+	idle := pointsWhere(m["http.client.open_connections"].Data.(metricdata.Sum[int64]).DataPoints, "http.connection.state", "idle")
 	if len(idle) != 1 || idle[0] != 2 {
 		t.Errorf("http.client.open_connections{idle} points %v, want one of 2", idle)
 	}
-	var free []int64
-	for _, dp := range m["httpgateway.agent.sockets"].Data.(metricdata.Gauge[int64]).DataPoints {
-		if v, _ := dp.Attributes.Value("state"); v.AsString() == "free" {
-			free = append(free, dp.Value)
-		}
-	}
+	free := pointsWhere(m["httpgateway.agent.sockets"].Data.(metricdata.Gauge[int64]).DataPoints, "state", "free")
 	if len(free) != 1 || free[0] != 2 {
 		t.Errorf("httpgateway.agent.sockets{free} points %v, want one of 2", free)
 	}
@@ -625,4 +615,15 @@ func TestRefusedRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pointsWhere returns the values of the points whose attribute key is value.
+func pointsWhere(dps []metricdata.DataPoint[int64], key, value string) []int64 {
+	var out []int64
+	for _, dp := range dps {
+		if v, _ := dp.Attributes.Value(attribute.Key(key)); v.AsString() == value {
+			out = append(out, dp.Value)
+		}
+	}
+	return out
 }
