@@ -2,22 +2,13 @@ package server_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -30,6 +21,7 @@ import (
 	"github.com/httpgateway/httpgateway/internal/auth"
 	"github.com/httpgateway/httpgateway/internal/config"
 	"github.com/httpgateway/httpgateway/internal/server"
+	"github.com/httpgateway/httpgateway/internal/testutil"
 )
 
 // seenIdentity is an interceptor placed after authentication that records
@@ -138,85 +130,6 @@ func TestAnonymousWhenNoAuth(t *testing.T) {
 	}
 }
 
-// pki is a CA made in the test, with helpers to issue and write
-// certificates.
-type pki struct {
-	t    *testing.T
-	dir  string
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newPKI(t *testing.T) *pki {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	p := &pki{t: t, dir: t.TempDir(), cert: cert, key: key, pool: x509.NewCertPool()}
-	p.pool.AddCert(cert)
-	p.write("ca.pem", "CERTIFICATE", der)
-	return p
-}
-
-func (p *pki) write(name, typ string, der []byte) string {
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		p.t.Fatal(err)
-	}
-	return path
-}
-
-// issue makes a leaf certificate; server ones are for 127.0.0.1.
-func (p *pki) issue(cn string, uri string, server bool, serial int64) tls.Certificate {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	if uri != "" {
-		u, _ := url.Parse(uri)
-		tmpl.URIs = []*url.URL{u}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
-
-// writePair writes c as name.pem and name-key.pem.
-func (p *pki) writePair(name string, c tls.Certificate) (certFile, keyFile string) {
-	kder, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	// Write the key first: a reader between the two writes sees a
-	// mismatch and keeps the previous pair.
-	keyFile = p.write(name+"-key.pem", "PRIVATE KEY", kder)
-	certFile = p.write(name+".pem", "CERTIFICATE", c.Certificate[0])
-	return certFile, keyFile
-}
-
 func dialTLS(t *testing.T, addr string, roots *x509.CertPool, client *tls.Certificate) *grpc.ClientConn {
 	t.Helper()
 	cfg := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
@@ -232,13 +145,13 @@ func dialTLS(t *testing.T, addr string, roots *x509.CertPool, client *tls.Certif
 }
 
 func TestMTLSAuthAndReload(t *testing.T) {
-	p := newPKI(t)
-	certFile, keyFile := p.writePair("server", p.issue("server-1", "", true, 10))
+	p := testutil.NewPKI(t)
+	certFile, keyFile := p.WritePair(t, "server", p.Leaf(t, "server-1", "", true))
 	seen := &seenIdentity{}
 	ts := startServer(t, serverSetup{
 		register: registerUnimplemented,
 		config: func(c *config.Config) {
-			c.TLSCertFile, c.TLSKeyFile, c.TLSClientCAFile = certFile, keyFile, filepath.Join(p.dir, "ca.pem")
+			c.TLSCertFile, c.TLSKeyFile, c.TLSClientCAFile = certFile, keyFile, p.CAFile
 			c.AuthRoles = []string{"spiffe://test/caller=batch"}
 		},
 		opts: []server.Option{server.WithUnaryInterceptors(seen.unary), server.WithTLSCheckInterval(-1)},
@@ -250,15 +163,15 @@ func TestMTLSAuthAndReload(t *testing.T) {
 	}
 
 	// By CN, then by URI SAN (which wins over the CN) with its role.
-	cn := p.issue("carol", "", false, 20)
-	if err := call(dialTLS(t, ts.addr, p.pool, &cn)); status.Code(err) != codes.Unimplemented {
+	cn := p.Leaf(t, "carol", "", false)
+	if err := call(dialTLS(t, ts.addr, p.Pool(), &cn)); status.Code(err) != codes.Unimplemented {
 		t.Fatalf("with a client certificate: %v", err)
 	}
 	if got := seen.last(); got != (auth.Identity{Name: "carol", Method: auth.MethodMTLS}) {
 		t.Errorf("identity %+v; want carol by mTLS", got)
 	}
-	uri := p.issue("ignored", "spiffe://test/caller", false, 21)
-	if err := call(dialTLS(t, ts.addr, p.pool, &uri)); status.Code(err) != codes.Unimplemented {
+	uri := p.Leaf(t, "ignored", "spiffe://test/caller", false)
+	if err := call(dialTLS(t, ts.addr, p.Pool(), &uri)); status.Code(err) != codes.Unimplemented {
 		t.Fatalf("with a URI SAN certificate: %v", err)
 	}
 	if got := seen.last(); got != (auth.Identity{Name: "spiffe://test/caller", Role: "batch", Method: auth.MethodMTLS}) {
@@ -266,15 +179,15 @@ func TestMTLSAuthAndReload(t *testing.T) {
 	}
 
 	// No client certificate: the handshake is refused.
-	if err := call(dialTLS(t, ts.addr, p.pool, nil)); status.Code(err) != codes.Unavailable {
+	if err := call(dialTLS(t, ts.addr, p.Pool(), nil)); status.Code(err) != codes.Unavailable {
 		t.Errorf("without a client certificate: %v; want UNAVAILABLE (handshake refused)", err)
 	}
 
 	// The server certificate is re-read when its files change: a new
 	// connection sees the new one.
-	p.writePair("server", p.issue("server-2", "", true, 11))
+	p.WritePair(t, "server", p.Leaf(t, "server-2", "", true))
 	var got string
-	conn, err := tls.Dial("tcp", ts.addr, &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{cn}, NextProtos: []string{"h2"}})
+	conn, err := tls.Dial("tcp", ts.addr, &tls.Config{RootCAs: p.Pool(), Certificates: []tls.Certificate{cn}, NextProtos: []string{"h2"}})
 	if err != nil {
 		t.Fatal(err)
 	}

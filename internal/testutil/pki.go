@@ -4,11 +4,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -56,6 +58,14 @@ func NewPKI(t testing.TB) *PKI {
 // cn.pem and cn-key.pem.
 func (p *PKI) Issue(t testing.TB, cn string, server bool) (certFile, keyFile string) {
 	t.Helper()
+	return p.WritePair(t, cn, p.Leaf(t, cn, "", server))
+}
+
+// Leaf makes a leaf certificate with common name cn and, if uri is not
+// empty, that URI SAN (SPIFFE style), for a server or a client (as Issue),
+// without writing it.
+func (p *PKI) Leaf(t testing.TB, cn, uri string, server bool) tls.Certificate {
+	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(p.serial.Add(1)), Subject: pkix.Name{CommonName: cn},
@@ -67,17 +77,42 @@ func (p *PKI) Issue(t testing.TB, cn string, server bool) (certFile, keyFile str
 		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
 		tmpl.DNSNames = []string{"localhost"}
 	}
+	if uri != "" {
+		u, err := url.Parse(uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = []*url.URL{u}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyFile = p.write(t, cn+"-key.pem", "PRIVATE KEY", kder)
-	certFile = p.write(t, cn+".pem", "CERTIFICATE", der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// WritePair writes c as name.pem and name-key.pem, the key first: a reader
+// between the two writes sees a mismatch and keeps the pair it had.
+func (p *PKI) WritePair(t testing.TB, name string, c tls.Certificate) (certFile, keyFile string) {
+	t.Helper()
+	kder, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile = p.write(t, name+"-key.pem", "PRIVATE KEY", kder)
+	certFile = p.write(t, name+".pem", "CERTIFICATE", c.Certificate[0])
 	return certFile, keyFile
+}
+
+// Pool returns a pool holding the CA certificate.
+func (p *PKI) Pool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(p.cert)
+	return pool
 }
 
 func (p *PKI) write(t testing.TB, name, typ string, der []byte) string {
