@@ -359,17 +359,14 @@ func (m *tunnelMeter) err() error {
 // through the proxy (absolute-form and CONNECT), and the caller chose it.
 func (s *Service) checkProxyCredentials(o agentpool.Options) error {
 	for _, v := range o.ProxyEnv {
-		if !strings.Contains(v, "@") {
-			continue // no user info; spares the parse
-		}
 		u, err := url.Parse(v)
-		if err != nil || u.User == nil {
+		if err != nil {
 			continue // the pool validates the URL itself
 		}
-		pw, _ := u.User.Password()
-		n := basicLineBytes("Proxy-Authorization", len(u.User.Username())+1+len(pw))
-		if err := s.opts.Limits.CheckHeaders(n); err != nil {
-			return err
+		if pa := agentpool.ProxyAuthorization(u); pa != "" {
+			if err := s.opts.Limits.CheckHeaders(headerLineBytes("Proxy-Authorization", pa)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
