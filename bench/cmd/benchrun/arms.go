@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"time"
 )
 
@@ -38,6 +39,32 @@ type armSlot struct {
 	name  string
 	skip  string                                 // why the arm cannot run here at all
 	start func(ctx context.Context) (arm, error) // nil when skipped
+	// scenarios the arm runs in; nil: every one.
+	scenarios []string
+}
+
+// defaultScenarios are the scenarios an arm runs in when -arms does not
+// name the arms; an arm not listed runs in all of them. Named with -arms,
+// every arm runs in every scenario selected.
+var defaultScenarios = map[string][]string{
+	// Tracing costs per request and per span: the small requests show it;
+	// the large bodies would only add minutes.
+	"gateway_fetch_traced": {"small_get_c1", "small_get_c32", "small_get_fixed_rate"},
+}
+
+func (s armSlot) runsIn(scenario string) bool {
+	return s.scenarios == nil || slices.Contains(s.scenarios, scenario)
+}
+
+// slotsIn returns the slots that run in scenario, in their order.
+func slotsIn(slots []armSlot, scenario string) []armSlot {
+	var out []armSlot
+	for _, s := range slots {
+		if s.runsIn(scenario) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // httpArm is a Go net/http client in the harness process, straight to the

@@ -6,16 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
@@ -43,6 +46,33 @@ var gatewayArgs = []string{
 	"--max-requests-per-caller", "20000",
 	"--max-handles-per-caller", "20000",
 }
+
+// gatewayEnv is a gateway's environment: the harness's own without any
+// OTEL_* variable, so that only gateway_fetch_traced's gateway exports
+// (whatever the shell running the harness has set), plus extra
+// ("NAME=value").
+func gatewayEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OTEL_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// callerTraceparent is the W3C trace context every gateway arm's calls
+// carry in their gRPC metadata, as a traced caller's would: sampled (flags
+// 01), so a gateway that exports records its SERVER span and a CLIENT span
+// per HTTP attempt under it (the SDK's default sampler is parent-based),
+// and one that does not still continues the trace into the upstream's
+// traceparent. One fixed value (the example of the W3C Trace Context
+// spec) costs every arm the same: no per-call id generation in the client.
+const callerTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+// callerTrace is callerTraceparent as outgoing metadata. It is shared by
+// every call and never modified (metadata.NewOutgoingContext's rule).
+var callerTrace = metadata.Pairs("traceparent", callerTraceparent)
 
 // gatewayConns is how many gRPC connections the client spreads calls over,
 // as a client would with a few replicas or subchannels.
@@ -84,10 +114,12 @@ func buildGateway(ctx context.Context, repo, dir string) (string, error) {
 // level the gateway logs its bound addresses ("admin listening", then
 // "listening", with addr) and the harness reads them; at warn it logs
 // nothing, so the harness picks free ports itself and waits for them.
-func startGateway(ctx context.Context, bin, logLevel string, logf io.Writer) (*gateway, error) {
+//
+// env is the gateway's whole environment (gatewayEnv).
+func startGateway(ctx context.Context, bin, logLevel string, env []string, logf io.Writer) (*gateway, error) {
 	var lastErr error
 	for range 3 { // a free port may be taken before the gateway binds it
-		g, err := startGatewayOnce(ctx, bin, logLevel, logf)
+		g, err := startGatewayOnce(ctx, bin, logLevel, env, logf)
 		if err == nil {
 			return g, nil
 		}
@@ -96,7 +128,7 @@ func startGateway(ctx context.Context, bin, logLevel string, logf io.Writer) (*g
 	return nil, lastErr
 }
 
-func startGatewayOnce(ctx context.Context, bin, logLevel string, logf io.Writer) (*gateway, error) {
+func startGatewayOnce(ctx context.Context, bin, logLevel string, env []string, logf io.Writer) (*gateway, error) {
 	listen, admin := "127.0.0.1:0", "127.0.0.1:0"
 	if logLevel != "info" && logLevel != "debug" {
 		p1, err1 := freePort()
@@ -108,6 +140,7 @@ func startGatewayOnce(ctx context.Context, bin, logLevel string, logf io.Writer)
 	}
 	args := append(slices.Clone(gatewayArgs), "--listen", listen, "--admin-listen", admin, "--log-level", logLevel)
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
 	errPipe, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -221,8 +254,10 @@ func (g *gateway) goroutines(ctx context.Context) (int, error) {
 }
 
 // gatewayArm is gateway_fetch (Fetch) or gateway_stream (Exchange; the
-// handle RPCs Request, Write, End and Events for large bodies).
+// handle RPCs Request, Write, End and Events for large bodies). Every call
+// carries callerTrace.
 type gatewayArm struct {
+	name   string // gateway_fetch, gateway_stream or gateway_fetch_traced
 	g      *gateway
 	stream bool
 	procs  []proc
@@ -233,12 +268,7 @@ type gatewayArm struct {
 	body     []byte // see bodyOf
 }
 
-func (a *gatewayArm) Name() string {
-	if a.stream {
-		return "gateway_stream"
-	}
-	return "gateway_fetch"
-}
+func (a *gatewayArm) Name() string { return a.name }
 
 func (a *gatewayArm) Procs() []proc                                  { return a.procs }
 func (a *gatewayArm) Goroutines() func(context.Context) (int, error) { return a.g.goroutines }
@@ -283,7 +313,9 @@ func (a *gatewayArm) Run(ctx context.Context, j job) (roundResult, error) {
 	default:
 		do = func(ctx context.Context) (int64, error) { return a.exchange(ctx, j, agent) }
 	}
-	return runLoad(ctx, j, do), nil
+	return runLoad(ctx, j, func(ctx context.Context) (int64, error) {
+		return do(metadata.NewOutgoingContext(ctx, callerTrace))
+	}), nil
 }
 
 // bodyOf returns the Fetch arm's request body of n bytes, made on first use

@@ -1,6 +1,7 @@
 // Command benchrun is httpgateway's benchmark harness (issue 9). It starts
 // its own upstream (nginx when installed, else a Go server), the gateway
 // and squid as separate processes, the Node clients when node is present,
+// an OTLP trace sink for the gateway that exports (gateway_fetch_traced),
 // and runs each scenario against each arm in interleaved rounds on
 // loopback, measuring every process from /proc. It prints a table and
 // writes results.json: one record per (arm, scenario).
@@ -32,11 +33,16 @@ import (
 )
 
 // armNames in the order each round runs them.
-var armNames = []string{"direct", "gateway_fetch", "gateway_stream", "squid", "node_http", "undici"}
+var armNames = []string{"direct", "gateway_fetch", "gateway_fetch_traced", "gateway_stream", "squid", "node_http", "undici"}
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "upstream" {
-		os.Exit(runUpstream(os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "upstream":
+			os.Exit(runUpstream(os.Args[2:]))
+		case "otlpsink":
+			os.Exit(runOTLPSink(os.Args[2:]))
+		}
 	}
 	os.Exit(run())
 }
@@ -45,6 +51,7 @@ type options struct {
 	quick     bool
 	out       string
 	arms      []string
+	armsGiven bool // -arms named the arms: each runs in every scenario
 	scenarios []string
 	duration  time.Duration
 	rounds    int
@@ -59,7 +66,8 @@ func parseFlags() (*options, error) {
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
 	fs.BoolVar(&o.quick, "quick", false, "bench-quick: the quick scenarios, short rounds")
 	fs.StringVar(&o.out, "out", "bench/results.json", "write the results `file` (a JSON list)")
-	arms := fs.String("arms", "", "comma-separated `arms` to run (default all: "+strings.Join(armNames, ",")+")")
+	arms := fs.String("arms", "", "comma-separated `arms` to run (default all: "+strings.Join(armNames, ",")+
+		"; gateway_fetch_traced then only in "+strings.Join(defaultScenarios["gateway_fetch_traced"], ",")+")")
 	scs := fs.String("scenarios", "", "comma-separated `scenarios` to run (default: all, or the quick ones with -quick)")
 	fs.DurationVar(&o.duration, "duration", 0, "length of one round (default 3s, 2s with -quick)")
 	fs.IntVar(&o.rounds, "rounds", 0, "interleaved rounds per scenario (default 3, 2 with -quick)")
@@ -92,7 +100,8 @@ func parseFlags() (*options, error) {
 		return out
 	}
 	o.arms, o.scenarios = split(*arms), split(*scs)
-	if len(o.arms) == 0 {
+	o.armsGiven = len(o.arms) > 0
+	if !o.armsGiven {
 		o.arms = armNames
 	}
 	for _, a := range o.arms {
@@ -165,7 +174,7 @@ func run() int {
 				fmt.Fprintln(progress, "calibrating the fixed rate (small_get_c32, 1 round)")
 				ce := *e
 				ce.rounds, ce.duration = 1, min(e.duration, 2*time.Second)
-				c32 = runScenario(ctx, &ce, scenarioNamed("small_get_c32"), slots, 0)
+				c32 = runScenario(ctx, &ce, scenarioNamed("small_get_c32"), slotsIn(slots, "small_get_c32"), 0)
 			}
 			if rate = fixedRate(c32); rate <= 0 {
 				fmt.Fprintln(progress, "no arm measured small_get_c32 cleanly: small_get_fixed_rate skipped")
@@ -173,13 +182,14 @@ func run() int {
 			}
 		}
 		fmt.Fprintf(progress, "scenario %s (%d rounds of %s)\n", sc.name, e.rounds, e.duration)
-		rs := runScenario(ctx, e, sc, slots, rate)
+		rs := runScenario(ctx, e, sc, slotsIn(slots, sc.name), rate)
 		if sc.name == "small_get_c32" {
 			c32 = rs
 		}
 		if sc.name == "small_get_fixed_rate" {
 			addLatencyVsDirect(rs)
 		}
+		addTracingOverhead(rs)
 		results = append(results, rs...)
 	}
 	if ctx.Err() != nil {
@@ -249,14 +259,18 @@ func setUp(ctx context.Context, o *options, tmp string, logf io.Writer, progress
 	}
 	fmt.Fprintf(progress, "upstream: %s (%s), %s\n", up.static, up.kind, up.dynamic)
 
-	// The slow parts, in parallel: building the gateway, installing undici.
+	// The slow parts, in parallel: building the gateway, starting the OTLP
+	// sink, installing undici.
 	var (
-		wg                   sync.WaitGroup
-		gwBin, undiciDir     string
-		gwErr, undiciErr     error
-		nodeBin              = lookBinary("node")
-		nodeVer              string
-		needGateway, needNPM = want("gateway_fetch") || want("gateway_stream"), want("undici")
+		wg               sync.WaitGroup
+		gwBin, undiciDir string
+		gwErr, undiciErr error
+		nodeBin          = lookBinary("node")
+		nodeVer          string
+		needGateway      = want("gateway_fetch") || want("gateway_fetch_traced") || want("gateway_stream")
+		needNPM          = want("undici")
+		sink             *otlpSink
+		sinkErr          error
 	)
 	if nodeBin != "" {
 		nodeVer = nodeVersion(ctx, nodeBin)
@@ -264,18 +278,31 @@ func setUp(ctx context.Context, o *options, tmp string, logf io.Writer, progress
 	if needGateway {
 		wg.Go(func() { gwBin, gwErr = buildGateway(ctx, o.repo, tmp) })
 	}
+	if want("gateway_fetch_traced") {
+		wg.Go(func() { sink, sinkErr = startOTLPSink(ctx, logf) })
+	}
 	if needNPM && nodeVer != "" {
 		wg.Go(func() { undiciDir, undiciErr = installUndici(ctx, tmp, nodeVer, logf) })
 	}
 	wg.Wait()
+	if sink != nil {
+		fmt.Fprintf(progress, "otlp sink: %s (stats http://%s/stats)\n", sink.endpoint(), sink.statsAddr)
+	}
 
 	slots := make(map[string]*armSlot)
+	// scenariosOf is where an arm runs; nil: every scenario.
+	scenariosOf := func(name string) []string {
+		if o.armsGiven {
+			return nil
+		}
+		return defaultScenarios[name]
+	}
 	skip := func(name, why string) {
-		slots[name] = &armSlot{name: name, skip: why}
+		slots[name] = &armSlot{name: name, skip: why, scenarios: scenariosOf(name)}
 		fmt.Fprintf(progress, "arm %s: skipped: %s\n", name, why)
 	}
 	use := func(name string, start func(ctx context.Context) (arm, error)) {
-		slots[name] = &armSlot{name: name, start: start}
+		slots[name] = &armSlot{name: name, start: start, scenarios: scenariosOf(name)}
 	}
 	upProcs := up.procs
 
@@ -286,19 +313,33 @@ func setUp(ctx context.Context, o *options, tmp string, logf io.Writer, progress
 	}
 
 	// One gateway process per gateway arm and scenario.
-	for _, name := range []string{"gateway_fetch", "gateway_stream"} {
+	for _, name := range []string{"gateway_fetch", "gateway_fetch_traced", "gateway_stream"} {
+		traced := name == "gateway_fetch_traced"
 		switch {
 		case !want(name):
 		case gwErr != nil:
 			skip(name, "gateway unavailable: "+gwErr.Error())
+		case traced && sinkErr != nil:
+			skip(name, sinkErr.Error())
 		default:
 			use(name, func(ctx context.Context) (arm, error) {
-				gw, err := startGateway(ctx, gwBin, o.gwLog, logf)
+				env := gatewayEnv()
+				if traced {
+					env = tracedEnv(sink.endpoint())
+				}
+				gw, err := startGateway(ctx, gwBin, o.gwLog, env, logf)
 				if err != nil {
 					return nil, err
 				}
-				a := &gatewayArm{g: gw, stream: name == "gateway_stream",
-					procs: append([]proc{{role: "gateway", pid: gw.proc.pid()}, self}, upProcs...)}
+				procs := append([]proc{{role: "gateway", pid: gw.proc.pid()}, self}, upProcs...)
+				if traced {
+					procs = append(procs, proc{role: "otlpsink", pid: sink.proc.pid()})
+				}
+				ga := &gatewayArm{name: name, g: gw, stream: name == "gateway_stream", procs: procs}
+				var a arm = ga
+				if traced {
+					a = &tracedGatewayArm{gatewayArm: ga, sink: sink}
+				}
 				if err := gw.probe(ctx, up.static+"/small"); err != nil {
 					a.Close()
 					return nil, err

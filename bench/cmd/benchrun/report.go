@@ -54,6 +54,17 @@ type Result struct {
 	// (gRPC's stream workers, the runtime's).
 	GoroutinesPerIdleSocket *float64 `json:"goroutines_per_idle_socket,omitempty"`
 
+	// SpansExported (gateway_fetch_traced) is the total number of spans
+	// the OTLP sink received from the arm's gateway during the measured
+	// rounds (warm-up excluded); SpansPerReq is that per request (2 for a
+	// small Fetch: the SERVER span and one CLIENT span).
+	SpansExported *int64   `json:"spans_exported,omitempty"`
+	SpansPerReq   *float64 `json:"spans_per_req,omitempty"`
+	// TracingOverheadPct (gateway_fetch_traced) is 100 * (its
+	// cpu_us_per_req / gateway_fetch's - 1) in the same scenario; absent
+	// when gateway_fetch did not run there.
+	TracingOverheadPct *float64 `json:"tracing_overhead_pct,omitempty"`
+
 	Errors      int64   `json:"errors"`
 	Requests    int64   `json:"requests"`
 	Concurrency int     `json:"concurrency,omitempty"`
@@ -102,7 +113,7 @@ func printTable(w io.Writer, rs []*Result) {
 		note := r.Note
 		switch {
 		case r.Status == statusError:
-			note = "FAILED: " + r.ErrorSample
+			note = "FAILED: " + strings.Join(nonEmpty(r.Note, r.ErrorSample), ": ")
 		case r.Errors > 0:
 			note = "e.g. " + r.ErrorSample
 		case r.IdleSockets != nil:
@@ -114,6 +125,9 @@ func printTable(w io.Writer, rs []*Result) {
 			note = fmt.Sprintf("%.1f KiB RSS/request", *r.RSSPerReqKiB)
 		case r.RatePerS > 0:
 			note = fmt.Sprintf("at %.0f req/s", r.RatePerS)
+		}
+		if r.Status == statusOK {
+			note = strings.Join(nonEmpty(note, tracingNote(r)), "; ")
 		}
 		added := ""
 		if r.AddedP50us != nil {
@@ -134,6 +148,29 @@ func printTable(w io.Writer, rs []*Result) {
 			fmt.Sprintf("%.1f", float64(r.RSSKiB)/1024), gor, fmt.Sprint(r.Errors), truncate(note, 60))
 	}
 	tw.Flush()
+}
+
+// tracingNote is the traced arm's part of the note: the overhead versus
+// gateway_fetch and the spans per request; "" for other arms.
+func tracingNote(r *Result) string {
+	var parts []string
+	if r.TracingOverheadPct != nil {
+		parts = append(parts, fmt.Sprintf("tracing %+.1f%% CPU", *r.TracingOverheadPct))
+	}
+	if r.SpansPerReq != nil {
+		parts = append(parts, fmt.Sprintf("%.2f spans/req", *r.SpansPerReq))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // num prints a figure with about three significant digits.

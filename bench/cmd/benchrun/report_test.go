@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +119,159 @@ func TestUndiciSpec(t *testing.T) {
 			t.Errorf("undiciSpec(%s) = %s, want %s", v, got, want)
 		}
 	}
+}
+
+func TestTracingOverhead(t *testing.T) {
+	tests := []struct {
+		name string
+		rs   []*Result
+		want *float64 // on gateway_fetch_traced's record; nil: not set
+	}{
+		{
+			name: "both ran",
+			rs: []*Result{
+				{Arm: "gateway_fetch", Status: statusOK, CPUusPerReq: 80},
+				{Arm: "gateway_fetch_traced", Status: statusOK, CPUusPerReq: 100},
+				{Arm: "squid", Status: statusOK, CPUusPerReq: 50},
+			},
+			want: new(25.0),
+		},
+		{
+			name: "cheaper (noise)",
+			rs: []*Result{
+				{Arm: "gateway_fetch_traced", Status: statusOK, CPUusPerReq: 79},
+				{Arm: "gateway_fetch", Status: statusOK, CPUusPerReq: 80},
+			},
+			want: new(-1.25),
+		},
+		{
+			name: "no gateway_fetch",
+			rs:   []*Result{{Arm: "gateway_fetch_traced", Status: statusOK, CPUusPerReq: 100}},
+		},
+		{
+			name: "gateway_fetch failed",
+			rs: []*Result{
+				{Arm: "gateway_fetch", Status: statusError},
+				{Arm: "gateway_fetch_traced", Status: statusOK, CPUusPerReq: 100},
+			},
+		},
+		{
+			name: "traced failed",
+			rs: []*Result{
+				{Arm: "gateway_fetch", Status: statusOK, CPUusPerReq: 80},
+				{Arm: "gateway_fetch_traced", Status: statusError, CPUusPerReq: 100},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addTracingOverhead(tt.rs)
+			for _, r := range tt.rs {
+				got := r.TracingOverheadPct
+				switch {
+				case r.Arm != "gateway_fetch_traced":
+					if got != nil {
+						t.Errorf("%s has tracing_overhead_pct %v", r.Arm, *got)
+					}
+				case tt.want == nil && got != nil:
+					t.Errorf("tracing_overhead_pct = %v, want none", *got)
+				case tt.want != nil && (got == nil || *got != *tt.want):
+					t.Errorf("tracing_overhead_pct = %v, want %v", fmtPtr(got), *tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestTracedRecord checks the traced arm's record: its spans, in
+// results.json and the table, and the failure when none were exported.
+func TestTracedRecord(t *testing.T) {
+	sc, j := scenarioNamed("small_get_c32"), job{Mode: "closed", Concurrency: 32}
+	acc := func(spans int64) *accum {
+		return &accum{rounds: 2, requests: 1000, elapsed: 2 * time.Second, lat: latencies{100},
+			cpu:         map[string]time.Duration{"gateway": 100 * time.Millisecond, "otlpsink": 10 * time.Millisecond},
+			countsSpans: true, spans: spans}
+	}
+
+	traced := &Result{Arm: "gateway_fetch_traced", Scenario: sc.name}
+	acc(2003).fill(traced, sc, j)
+	plain := &Result{Arm: "gateway_fetch", Scenario: sc.name}
+	plainAcc := acc(0)
+	plainAcc.countsSpans = false
+	plainAcc.cpu = map[string]time.Duration{"gateway": 80 * time.Millisecond}
+	plainAcc.fill(plain, sc, j)
+	addTracingOverhead([]*Result{plain, traced})
+
+	if traced.Status != statusOK || traced.CPUusPerReq != 100 {
+		t.Fatalf("traced record: status %s, cpu %v; want ok, 100 (the gateway's)", traced.Status, traced.CPUusPerReq)
+	}
+	path := filepath.Join(t.TempDir(), "results.json")
+	if err := writeResults(path, []*Result{plain, traced}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"spans_exported": 2003.0, "spans_per_req": 2.003, "tracing_overhead_pct": 25.0} {
+		if got[1][k] != want {
+			t.Errorf("traced %s = %v, want %v", k, got[1][k], want)
+		}
+		if v, ok := got[0][k]; ok {
+			t.Errorf("gateway_fetch has %s = %v", k, v)
+		}
+	}
+
+	var buf bytes.Buffer
+	printTable(&buf, []*Result{plain, traced})
+	if out := buf.String(); !strings.Contains(out, "tracing +25.0% CPU, 2.00 spans/req") {
+		t.Errorf("table lacks the traced arm's note:\n%s", out)
+	}
+
+	none := &Result{Arm: "gateway_fetch_traced", Scenario: sc.name}
+	acc(0).fill(none, sc, j)
+	if none.Status != statusError || !strings.Contains(none.Note, "no spans") {
+		t.Fatalf("no spans exported: status %s, note %q; want an error saying so", none.Status, none.Note)
+	}
+	buf.Reset()
+	printTable(&buf, []*Result{none})
+	if out := buf.String(); !strings.Contains(out, "FAILED: no spans from the gateway reached the otlp sink") {
+		t.Errorf("table lacks the failure:\n%s", out)
+	}
+}
+
+func TestSlotsIn(t *testing.T) {
+	slots := []armSlot{
+		{name: "gateway_fetch"},
+		{name: "gateway_fetch_traced", scenarios: defaultScenarios["gateway_fetch_traced"]},
+		{name: "squid", skip: "not installed"},
+	}
+	names := func(ss []armSlot) string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, s.name)
+		}
+		return strings.Join(out, ",")
+	}
+	for sc, want := range map[string]string{
+		"small_get_c1":         "gateway_fetch,gateway_fetch_traced,squid",
+		"small_get_c32":        "gateway_fetch,gateway_fetch_traced,squid",
+		"small_get_fixed_rate": "gateway_fetch,gateway_fetch_traced,squid",
+		"download_100m_c4":     "gateway_fetch,squid",
+	} {
+		if got := names(slotsIn(slots, sc)); got != want {
+			t.Errorf("slotsIn(%s) = %s, want %s", sc, got, want)
+		}
+	}
+}
+
+func fmtPtr(p *float64) string {
+	if p == nil {
+		return "none"
+	}
+	return strconv.FormatFloat(*p, 'g', -1, 64)
 }

@@ -105,6 +105,12 @@ type accum struct {
 	idleGorAdded            int // idle_1k: goroutines added while the sockets sat idle
 	haveIdleGor             bool
 	errSample               string
+	// countsSpans: the arm's gateway exports spans (spanCounter); spans
+	// is how many its sink received during the rounds, spanErr the first
+	// failure to ask.
+	countsSpans bool
+	spans       int64
+	spanErr     error
 }
 
 // runScenario starts every arm, runs sc against them interleaved (round 1
@@ -182,6 +188,12 @@ func measureRound(ctx context.Context, e *env, sc scenario, a arm, j job, acc *a
 	// The harness is the client of the Go arms: hand back what earlier
 	// rounds left on its heap, so their RSS figures start from the same floor.
 	debug.FreeOSMemory()
+	counter, countsSpans := a.(spanCounter)
+	var spans0 int64
+	var spanErr error
+	if countsSpans {
+		spans0, spanErr = counter.SpansExported(ctx)
+	}
 	procs := a.Procs()
 	before := make([]time.Duration, len(procs))
 	for i, p := range procs {
@@ -217,6 +229,18 @@ func measureRound(ctx context.Context, e *env, sc scenario, a arm, j job, acc *a
 	}
 	if j.FreshPool {
 		a.Release(ctx)
+	}
+	if countsSpans {
+		acc.countsSpans = true
+		spans1, err := counter.SpansExported(ctx)
+		if spanErr == nil {
+			spanErr = err
+		}
+		if spanErr == nil {
+			acc.spans += spans1 - spans0
+		} else if acc.spanErr == nil {
+			acc.spanErr = spanErr
+		}
 	}
 
 	acc.rounds++
@@ -287,13 +311,30 @@ func (a *accum) fill(r *Result, sc scenario, j job) {
 	if j.Mode == "rate" {
 		r.RatePerS = round3(j.Rate)
 	}
+	if a.countsSpans {
+		n := a.spans
+		r.SpansExported = &n
+		if a.requests > 0 {
+			v := round3(float64(n) / float64(a.requests))
+			r.SpansPerReq = &v
+		}
+		// A traced arm that exported nothing measured an exporter that
+		// was not there: its CPU would pass for tracing that costs nothing.
+		if n <= 0 && r.Status == statusOK {
+			r.Status = statusError
+			r.Note = "no spans from the gateway reached the otlp sink (its log: -keep-logs)"
+			if a.spanErr != nil {
+				r.Note += ": " + a.spanErr.Error()
+			}
+		}
+	}
 }
 
 // mainRole is the process whose CPU is an arm's cpu_us_per_req: the
 // gateway's or the proxy's own, or the client's where nothing sits between.
 func mainRole(arm string) string {
 	switch arm {
-	case "gateway_fetch", "gateway_stream":
+	case "gateway_fetch", "gateway_fetch_traced", "gateway_stream":
 		return "gateway"
 	case "squid":
 		return "squid"
@@ -342,4 +383,26 @@ func addLatencyVsDirect(rs []*Result) {
 		p50, p99 := round3(r.P50us-direct.P50us), round3(r.P99us-direct.P99us)
 		r.AddedP50us, r.AddedP99us = &p50, &p99
 	}
+}
+
+// addTracingOverhead sets tracing_overhead_pct on gateway_fetch_traced's
+// record: how much more gateway CPU per request it took than
+// gateway_fetch's in the same scenario (the same rounds, interleaved), in
+// percent. Nothing is set unless both ran cleanly enough to have a figure.
+func addTracingOverhead(rs []*Result) {
+	var plain, traced *Result
+	for _, r := range rs {
+		switch {
+		case r.Status != statusOK || r.CPUusPerReq <= 0:
+		case r.Arm == "gateway_fetch":
+			plain = r
+		case r.Arm == "gateway_fetch_traced":
+			traced = r
+		}
+	}
+	if plain == nil || traced == nil {
+		return
+	}
+	v := round3(100 * (traced.CPUusPerReq/plain.CPUusPerReq - 1))
+	traced.TracingOverheadPct = &v
 }

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// gateway_fetch_traced is gateway_fetch with the gateway exporting its
+// spans: the same flags, client and calls (each with callerTraceparent),
+// the gateway started with OTLP/gRPC trace export to the harness's sink
+// (otlpsink.go). Side by side with gateway_fetch in the same rounds, the
+// difference in gateway CPU per request is what tracing costs a deployment
+// that exports (tracing_overhead_pct). Metrics are as in every gateway arm
+// (Prometheus, from --admin-listen): only traces differ.
+
+// exportBatchDelay is OTEL_BSP_SCHEDULE_DELAY for the traced gateway: how
+// long the SDK's batch processor waits before exporting a batch that is
+// not full. Under load the batches fill (512 spans, about a tenth of a
+// second at c=1) and go out long before it, as with the default (5 s), so
+// the steady-state cost is the default's; only the tail of a round goes
+// out sooner, within the round's settle (tracedGatewayArm.Run) instead of
+// during the next arm's round, where nobody would count its CPU.
+const exportBatchDelay = 500 * time.Millisecond
+
+// Settling after a round: the sink's count must stay unchanged for
+// settleQuiet (longer than exportBatchDelay, so the timer of a partial
+// batch has fired and its export arrived), polled every settlePoll, for
+// at most settleMax.
+const (
+	settleQuiet = exportBatchDelay + 250*time.Millisecond
+	settlePoll  = 25 * time.Millisecond
+	settleMax   = 10 * time.Second
+)
+
+// tracedEnv is the traced gateway's environment: traces only, OTLP over
+// gRPC without TLS to endpoint ("http://host:port"). The variables are the
+// per-signal OTEL_EXPORTER_OTLP_TRACES_* ones so that metrics stay off
+// OTLP (internal/telemetry.Setup enables a signal only when a variable for
+// it is set). The sampler is named although it is the SDK's default:
+// parent-based, always on, so the callers' sampled traceparent decides.
+func tracedEnv(endpoint string) []string {
+	return gatewayEnv(
+		"OTEL_TRACES_EXPORTER=otlp",
+		"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+endpoint,
+		"OTEL_EXPORTER_OTLP_TRACES_INSECURE=true",
+		"OTEL_TRACES_SAMPLER=parentbased_always_on",
+		"OTEL_BSP_SCHEDULE_DELAY="+strconv.FormatInt(exportBatchDelay.Milliseconds(), 10),
+	)
+}
+
+// spanCounter is an arm whose gateway exports spans: measureRound reads
+// the count before and after each round, and fill fails the arm when the
+// rounds exported none.
+type spanCounter interface {
+	// SpansExported is how many spans the sink has received so far.
+	SpansExported(ctx context.Context) (int64, error)
+}
+
+// tracedGatewayArm is gateway_fetch_traced: a gatewayArm whose gateway
+// exports to sink.
+type tracedGatewayArm struct {
+	*gatewayArm
+	sink *otlpSink
+}
+
+// Run runs the round as gateway_fetch does, then waits for the gateway to
+// export the round's last spans, so that their export is part of the
+// round's CPU and of its span count. The round's time (req_per_s) ends
+// with the load; only the CPU and memory readings wait.
+func (a *tracedGatewayArm) Run(ctx context.Context, j job) (roundResult, error) {
+	r, err := a.gatewayArm.Run(ctx, j)
+	_, _ = settleSpans(ctx, a.SpansExported, settleQuiet, settlePoll, settleMax)
+	return r, err
+}
+
+// SpansExported asks the sink for its span count.
+func (a *tracedGatewayArm) SpansExported(ctx context.Context) (int64, error) {
+	st, err := a.sink.stats(ctx)
+	return st.Spans, err
+}
+
+// settleSpans polls count every poll until it has returned the same value
+// for quiet, and returns that value; it gives up after limit, or when ctx
+// is done or count fails, returning the last value read and why.
+func settleSpans(ctx context.Context, count func(context.Context) (int64, error), quiet, poll, limit time.Duration) (int64, error) {
+	deadline := time.Now().Add(limit)
+	last, err := count(ctx)
+	if err != nil {
+		return 0, err
+	}
+	since := time.Now()
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-t.C:
+		}
+		n, err := count(ctx)
+		if err != nil {
+			return last, err
+		}
+		now := time.Now()
+		if n != last {
+			last, since = n, now
+		}
+		switch {
+		case now.Sub(since) >= quiet:
+			return last, nil
+		case now.After(deadline):
+			return last, fmt.Errorf("spans still arriving after %s", limit)
+		}
+	}
+}
