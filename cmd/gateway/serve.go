@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 
-	"google.golang.org/grpc"
-
 	"github.com/httpgateway/httpgateway/internal/config"
 	"github.com/httpgateway/httpgateway/internal/limits"
 	"github.com/httpgateway/httpgateway/internal/rpc"
@@ -90,12 +88,8 @@ func runServe(ctx context.Context, io *stdio, args []string) int {
 		log.Error("cannot register pool metrics", "err", err)
 		return exitFailure
 	}
-	sopts := []server.Option{server.WithLogger(log)}
-	if h := tel.t.ServerHandler(); h != nil {
-		sopts = append(sopts, server.WithServerOptions(grpc.StatsHandler(h)))
-	} else { // nothing exported: only continue the caller's trace context
-		sopts = append(sopts, server.WithCallContext(tel.t.ContinueTrace))
-	}
+	sopts := []server.Option{server.WithLogger(log),
+		server.WithCallInterceptors(tel.t.UnaryServerInterceptor(), tel.t.StreamServerInterceptor())}
 	if tel.metrics != nil {
 		sopts = append(sopts, server.WithAdminHandler("GET /metrics", tel.metrics))
 	}

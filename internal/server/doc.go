@@ -1,6 +1,6 @@
 // Package server builds and runs the gateway's gRPC server from a validated
-// config.Config: the interceptor chains (logging.go: the call context hook
-// of WithCallContext, then the access log, which decides a line's level from
+// config.Config: the interceptor chains (logging.go: the call interceptors
+// of WithCallInterceptors (telemetry), then the access log, which decides a line's level from
 // the call's code before building it, then panic recovery, then
 // authentication (internal/auth, from the config's tokens and mTLS
 // settings) first in the slot for further interceptors), server TLS with

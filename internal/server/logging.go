@@ -27,9 +27,6 @@ import (
 // the outcome first and the line is built only when it will be written.
 type callLog struct {
 	l *slog.Logger
-	// callContext, if set, derives the call's context first
-	// (WithCallContext); the line is then logged with the derived context.
-	callContext func(context.Context, string) context.Context
 }
 
 // healthPrefix marks the health service's methods: probes run every few
@@ -37,9 +34,6 @@ type callLog struct {
 var healthPrefix = "/" + grpc_health_v1.Health_ServiceDesc.ServiceName + "/"
 
 func (c callLog) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if c.callContext != nil {
-		ctx = c.callContext(ctx, info.FullMethod)
-	}
 	if strings.HasPrefix(info.FullMethod, healthPrefix) {
 		return handler(ctx, req)
 	}
@@ -50,9 +44,6 @@ func (c callLog) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 }
 
 func (c callLog) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if c.callContext != nil {
-		ss = contextStream{ss, c.callContext(ss.Context(), info.FullMethod)}
-	}
 	if strings.HasPrefix(info.FullMethod, healthPrefix) {
 		return handler(srv, ss)
 	}
@@ -61,14 +52,6 @@ func (c callLog) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerIn
 	c.finished(ss.Context(), info.FullMethod, methodType(info), start, err)
 	return err
 }
-
-// contextStream is a server stream with a derived context.
-type contextStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s contextStream) Context() context.Context { return s.ctx }
 
 func methodType(info *grpc.StreamServerInfo) string {
 	switch {
@@ -113,10 +96,18 @@ func (c callLog) finished(ctx context.Context, fullMethod, kind string, start ti
 // caller's slot (auth, limits), then the handler. Recovery runs inside the
 // access log so that a recovered panic is logged as the Internal it became.
 func chain(o *options) []grpc.ServerOption {
-	cl := callLog{l: o.logger, callContext: o.callContext}
+	cl := callLog{l: o.logger}
 	recoverOpts := []recovery.Option{recovery.WithRecoveryHandlerContext(panicHandler(o.logger))}
-	unary := []grpc.UnaryServerInterceptor{cl.unary, recovery.UnaryServerInterceptor(recoverOpts...)}
-	stream := []grpc.StreamServerInterceptor{cl.stream, recovery.StreamServerInterceptor(recoverOpts...)}
+	var unary []grpc.UnaryServerInterceptor
+	var stream []grpc.StreamServerInterceptor
+	if o.outerUnary != nil {
+		unary = append(unary, o.outerUnary)
+	}
+	if o.outerStream != nil {
+		stream = append(stream, o.outerStream)
+	}
+	unary = append(unary, cl.unary, recovery.UnaryServerInterceptor(recoverOpts...))
+	stream = append(stream, cl.stream, recovery.StreamServerInterceptor(recoverOpts...))
 	// The slot for authentication and limits (see WithUnaryInterceptors).
 	unary = append(unary, o.unary...)
 	stream = append(stream, o.stream...)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,9 +16,10 @@ type options struct {
 	unary      []grpc.UnaryServerInterceptor
 	stream     []grpc.StreamServerInterceptor
 	serverOpts []grpc.ServerOption
-	// callContext, if set, derives every call's context first (see
-	// WithCallContext).
-	callContext func(ctx context.Context, fullMethod string) context.Context
+	// outerUnary and outerStream, if set, run before everything else (see
+	// WithCallInterceptors).
+	outerUnary  grpc.UnaryServerInterceptor
+	outerStream grpc.StreamServerInterceptor
 	// admin are extra admin-listener routes (pattern -> handler).
 	admin []adminRoute
 	// drainHook runs after health turned NOT_SERVING and before the listener
@@ -56,13 +56,15 @@ func WithServerOptions(opts ...grpc.ServerOption) Option {
 	return func(o *options) { o.serverOpts = append(o.serverOpts, opts...) }
 }
 
-// WithCallContext sets a function that derives each call's context before
-// anything else sees it (the access log, recovery, the slot, the handler):
-// how the caller's trace context is continued when no stats handler does
-// it. A stats handler makes gRPC build per-call stats objects for every
-// call, which costs more than the extraction itself.
-func WithCallContext(f func(ctx context.Context, fullMethod string) context.Context) Option {
-	return func(o *options) { o.callContext = f }
+// WithCallInterceptors sets interceptors that run before everything else
+// (the access log, recovery, the slot, the handler): they see each call as
+// it arrives and the error it ends with, and the context they pass on is
+// the one every line of the call is logged with. Telemetry goes here: the
+// caller's trace context and the call's span (an interceptor rather than a
+// stats handler, which makes gRPC build per-call stats objects for every
+// call). Recovery is inside them: they must not panic.
+func WithCallInterceptors(unary grpc.UnaryServerInterceptor, stream grpc.StreamServerInterceptor) Option {
+	return func(o *options) { o.outerUnary, o.outerStream = unary, stream }
 }
 
 type adminRoute struct {

@@ -252,14 +252,18 @@ func (ctxAgents) WatchAgent(_ *gatewayv1.WatchAgentRequest, s grpc.ServerStreami
 	return status.Error(codes.NotFound, "value="+v)
 }
 
-// TestCallContext: WithCallContext derives the context every unary and
-// streaming handler sees, from the call's method.
-func TestCallContext(t *testing.T) {
+// TestCallInterceptors: the interceptors of WithCallInterceptors derive
+// the context every unary and streaming handler sees.
+func TestCallInterceptors(t *testing.T) {
+	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		return next(context.WithValue(ctx, callCtxKey{}, info.FullMethod), req)
+	}
+	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+		return next(srv, ctxStream{ss, context.WithValue(ss.Context(), callCtxKey{}, info.FullMethod)})
+	}
 	ts := startServer(t, serverSetup{
 		register: func(s grpc.ServiceRegistrar) { gatewayv1.RegisterAgentServiceServer(s, ctxAgents{}) },
-		opts: []server.Option{server.WithCallContext(func(ctx context.Context, method string) context.Context {
-			return context.WithValue(ctx, callCtxKey{}, method)
-		})},
+		opts:     []server.Option{server.WithCallInterceptors(unary, stream)},
 	})
 	ac := gatewayv1.NewAgentServiceClient(dial(t, ts.addr))
 	ctx := context.Background()
@@ -275,3 +279,10 @@ func TestCallContext(t *testing.T) {
 		t.Errorf("stream: %q, want %q", got, want)
 	}
 }
+
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s ctxStream) Context() context.Context { return s.ctx }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
@@ -19,8 +20,10 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
+	"github.com/httpgateway/httpgateway/internal/config"
 	"github.com/httpgateway/httpgateway/internal/httpengine"
 	"github.com/httpgateway/httpgateway/internal/rpc"
+	"github.com/httpgateway/httpgateway/internal/server"
 	"github.com/httpgateway/httpgateway/internal/telemetry"
 )
 
@@ -42,35 +45,39 @@ func cpuTime() time.Duration {
 // client, as bench/ runs the gateway (--max-send-msg-size 160MiB).
 const benchMaxMsg = 160 << 20
 
-// startBenchGateway starts the rpc service on a loopback gRPC server in
-// one of these modes:
-//   - off: no stats handler, no observer (the gateway without this
+// startBenchGateway starts the gateway as serve runs it (server.New on the
+// default configuration: auth, access log at warn, stream workers, flow
+// control windows; Fetch bodies up to benchMaxMsg) on loopback, in one of
+// these modes:
+//   - off: no call interceptors, no observer (the gateway without this
 //     package);
-//   - noexport: what serve runs with nothing configured: the server
-//     handler and the observer over no-op providers, trace context
-//     propagated, the summary log line to a discarding JSON handler at
-//     warn, as bench/ runs it;
-//   - on: the same with a recording tracer provider behind a batch
-//     processor (to an exporter that drops the spans) and a meter
-//     provider with a reader;
-//   - rpconly: on's providers and server handler (otelgrpc's SERVER span
-//     and rpc.server metrics) without the observer: what is otelgrpc's
-//     and the SDK's, not the HTTP client span's;
+//   - noexport: what serve runs with nothing configured: the call
+//     interceptors and the observer over no-op providers (the caller's
+//     trace context continued and propagated, no span), the summary log
+//     line to a discarding JSON handler at warn, as bench/ runs it;
+//   - on: the same over a recording tracer provider behind a batch
+//     processor (to an exporter that drops the spans) and a meter provider
+//     with a reader;
+//   - rpconly: on's providers and call interceptors (the SERVER span and
+//     rpc.server.call.duration) without the observer: what the RPC's
+//     instrumentation costs, not the HTTP client span's;
 //   - unsampled: on, for a caller whose trace is not sampled (what most
 //     requests cost under a ratio sampler: no span records, the metrics
-//     do).
+//     do);
+//   - otelgrpc: on, with otelgrpc's server stats handler making the SERVER
+//     span and the RPC metric instead of the call interceptors (what
+//     rpcserver.go replaced, kept for the comparison).
 //
 // It returns a client, and a func that waits until the spans ended so far
 // went through the batch processor (a no-op but with a tracer provider);
 // everything stops when b ends.
 func startBenchGateway(b *testing.B, mode string) (pb.ClientRequestServiceClient, func()) {
 	o := rpc.Options{MaxFetchResponseBytes: benchMaxMsg - 1<<20}
-	sopts := []grpc.ServerOption{grpc.MaxRecvMsgSize(benchMaxMsg), grpc.MaxSendMsgSize(benchMaxMsg)}
-	copts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(benchMaxMsg), grpc.MaxCallSendMsgSize(benchMaxMsg))}
+	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	sopts := []server.Option{server.WithLogger(log)}
 	flush := func() {}
 	if mode != "off" {
-		var to telemetry.Options
+		to := telemetry.Options{Logger: log}
 		if mode != "noexport" {
 			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
 			flush = func() { _ = tp.ForceFlush(context.Background()) }
@@ -79,7 +86,6 @@ func startBenchGateway(b *testing.B, mode string) (pb.ClientRequestServiceClient
 			b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 			to.TracerProvider, to.MeterProvider = tp, mp
 		}
-		to.Logger = slog.New(telemetry.LogHandler(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		tel, err := telemetry.New(to)
 		if err != nil {
 			b.Fatal(err)
@@ -90,23 +96,40 @@ func startBenchGateway(b *testing.B, mode string) (pb.ClientRequestServiceClient
 			}
 			o.AgentCreated = tel.WatchAgent
 		}
-		sopts = append(sopts, serverOptions(tel)...)
+		if mode == "otelgrpc" {
+			sopts = append(sopts, server.WithServerOptions(grpc.StatsHandler(otelgrpc.NewServerHandler(
+				otelgrpc.WithTracerProvider(to.TracerProvider), otelgrpc.WithMeterProvider(to.MeterProvider),
+				otelgrpc.WithPropagators(propagation.TraceContext{})))))
+		} else {
+			sopts = append(sopts, server.WithCallInterceptors(tel.UnaryServerInterceptor(), tel.StreamServerInterceptor()))
+		}
 	}
 	svc := rpc.New(o)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.LogLevel = slog.LevelWarn
+	cfg.MaxRecvMsgSize, cfg.MaxSendMsgSize = benchMaxMsg, benchMaxMsg
+	srv, err := server.New(cfg, svc.Register, sopts...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := grpc.NewServer(sopts...)
-	svc.Register(srv)
-	go srv.Serve(lis) // ends at srv.Stop
-	cc, err := grpc.NewClient(lis.Addr().String(), copts...)
+	if err := srv.Listen(); err != nil {
+		b.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	cc, err := grpc.NewClient(srv.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(benchMaxMsg), grpc.MaxCallSendMsgSize(benchMaxMsg)))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
 		cc.Close()
-		srv.Stop()
+		stop()
+		if err := <-served; err != nil {
+			b.Error(err)
+		}
 		svc.Close()
 	})
 	return pb.NewClientRequestServiceClient(cc), flush
@@ -132,7 +155,7 @@ func tracedCtx(mode string) context.Context {
 func BenchmarkFetchTracing(b *testing.B) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
 	defer up.Close()
-	for _, mode := range []string{"off", "noexport", "on", "rpconly", "unsampled"} {
+	for _, mode := range []string{"off", "noexport", "on", "rpconly", "unsampled", "otelgrpc"} {
 		b.Run(mode, func(b *testing.B) {
 			c, _ := startBenchGateway(b, mode)
 			ctx := tracedCtx(mode)
@@ -166,7 +189,7 @@ func BenchmarkFetchTracing(b *testing.B) {
 func BenchmarkFetchTracingInterleaved(b *testing.B) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
 	defer up.Close()
-	modes := []string{"off", "noexport", "on", "rpconly", "unsampled"}
+	modes := []string{"off", "noexport", "on", "rpconly", "unsampled", "otelgrpc"}
 	type gw struct {
 		c     pb.ClientRequestServiceClient
 		ctx   context.Context

@@ -1,8 +1,8 @@
 // Package telemetry owns the gateway's OpenTelemetry traces and metrics and
 // its request-scoped logs: provider setup from the standard OTEL_*
 // variables (setup.go), the Prometheus handler for the admin listener, the
-// gRPC server handler (telemetry.go; propagation.go when nothing is
-// exported), one CLIENT span per outbound HTTP attempt built from the
+// gRPC server interceptors (rpcserver.go: the caller's trace context, the
+// RPC's SERVER span and rpc.server.call.duration), one CLIENT span per outbound HTTP attempt built from the
 // engine's events (observer.go, observer_attempt.go, the summary log line
 // in observer_log.go, the target and url.full in target.go), the HTTP
 // client and pool metrics (instruments.go, pool.go), URL redaction
@@ -28,7 +28,7 @@
 // socket.connect and socket.secureConnect at the moments they ended
 // (OnConnected, from agentpool.SocketInfo.Dial).
 //
-// Cost: with nothing exported the server handler only extracts the
+// Cost: with nothing exported the server interceptors only extract the
 // caller's trace context and the observer starts no span; with a span
 // that does not record nothing is built for it; the target and URL are
 // built only when something records them; metric attribute sets and the

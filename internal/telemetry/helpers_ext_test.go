@@ -70,6 +70,7 @@ type rig struct {
 	logs   *lockedBuffer
 	req    pb.ClientRequestServiceClient
 	agents pb.AgentServiceClient
+	addr   string // the gateway's gRPC address
 }
 
 // startRig starts it; everything stops at cleanup. Call
@@ -94,7 +95,7 @@ func startRig(t *testing.T, with ...func(*rpc.Options)) *rig {
 			f(o)
 		}
 	}, grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(propagation.TraceContext{}))))
-	r.req, r.agents = pb.NewClientRequestServiceClient(cc), pb.NewAgentServiceClient(cc)
+	r.req, r.agents, r.addr = pb.NewClientRequestServiceClient(cc), pb.NewAgentServiceClient(cc), cc.Target()
 	return r
 }
 
@@ -263,29 +264,12 @@ func (r *traceparents) of(path string) []string {
 	return append([]string(nil), r.byPath[path]...)
 }
 
-// serverOptions instruments a test gRPC server as serve does: otelgrpc's
-// stats handler when something is exported, else ContinueTrace (serve
-// runs it first in its interceptor chains through server.WithCallContext).
+// serverOptions are the gateway's call interceptors over tel, as serve
+// installs them (first in the chain).
 func serverOptions(tel *telemetry.Telemetry) []grpc.ServerOption {
-	if h := tel.ServerHandler(); h != nil {
-		return []grpc.ServerOption{grpc.StatsHandler(h)}
-	}
-	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
-			return next(tel.ContinueTrace(ctx, info.FullMethod), req)
-		}),
-		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
-			return next(srv, tracedStream{ss, tel.ContinueTrace(ss.Context(), info.FullMethod)})
-		}),
-	}
+	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(tel.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(tel.StreamServerInterceptor())}
 }
-
-type tracedStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s tracedStream) Context() context.Context { return s.ctx }
 
 // testIdentity makes the caller the identity named in the metadata
 // "x-test-identity", as the auth interceptor would after checking a token;

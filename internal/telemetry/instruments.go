@@ -17,12 +17,14 @@ type instruments struct {
 	requestDuration metric.Float64Histogram
 	activeRequests  metric.Int64UpDownCounter
 	connDuration    metric.Float64Histogram
+	rpcDuration     metric.Float64Histogram // rpc.server.call.duration
 	meter           metric.Meter
 	sets            attrSets
+	rpcSets         rpcSets
 }
 
 func newInstruments(m metric.Meter) (*instruments, error) {
-	var errs [3]error
+	var errs [4]error
 	in := &instruments{meter: m}
 	in.requestDuration, errs[0] = m.Float64Histogram("http.client.request.duration",
 		metric.WithUnit("s"), metric.WithDescription("Duration of HTTP client requests (one per attempt: retries and redirect hops count separately)."),
@@ -32,6 +34,9 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.connDuration, errs[2] = m.Float64Histogram("http.client.connection.duration",
 		metric.WithUnit("s"), metric.WithDescription("The duration of the successfully established outbound HTTP connections."),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
+	in.rpcDuration, errs[3] = m.Float64Histogram("rpc.server.call.duration",
+		metric.WithUnit("s"), metric.WithDescription("Measures the duration of inbound remote procedure calls."),
+		metric.WithExplicitBucketBoundaries(rpcDurationBuckets...))
 	return in, errors.Join(errs[:]...)
 }
 

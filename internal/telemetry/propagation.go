@@ -85,16 +85,3 @@ func (c incomingCarrier) Keys() []string {
 
 // healthMethodPrefix starts the full method names of the health service.
 var healthMethodPrefix = "/" + grpc_health_v1.Health_ServiceDesc.ServiceName + "/"
-
-// ContinueTrace returns ctx carrying the caller's trace context from the
-// call's incoming gRPC metadata (W3C traceparent/tracestate), health checks
-// left alone, as otelgrpc's handler does. It is what the gRPC server uses
-// when ServerHandler is nil (nothing exported): the outbound traceparent and
-// the log lines then still carry the caller's trace, without otelgrpc's
-// per-call work over no-op providers or gRPC's per-call stats objects.
-func (t *Telemetry) ContinueTrace(ctx context.Context, fullMethod string) context.Context {
-	if strings.HasPrefix(fullMethod, healthMethodPrefix) {
-		return ctx // as otelgrpc's filter: probes are not traced
-	}
-	return t.prop.Extract(ctx, incomingCarrier{ctx})
-}

@@ -3,16 +3,12 @@ package telemetry
 import (
 	"log/slog"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
-	"google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/stats"
 )
 
 // scope is the instrumentation scope of the gateway's own spans and metrics.
@@ -103,22 +99,3 @@ func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tp }
 
 // MeterProvider returns the meter provider in use.
 func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.mp }
-
-// ServerHandler returns the gRPC server stats handler: a SERVER span per
-// RPC (the parent of the HTTP client spans) continuing the caller's trace
-// context from the gRPC metadata, and the rpc.server.* metrics. Health
-// checks are left out: probes would drown the traces. With neither traces
-// nor metrics exported it is nil: install no stats handler (gRPC then
-// builds no per-call stats objects) and continue the caller's trace
-// context with ContinueTrace.
-func (t *Telemetry) ServerHandler() stats.Handler {
-	if !t.tracing && !t.metrics {
-		return nil
-	}
-	return otelgrpc.NewServerHandler(
-		otelgrpc.WithTracerProvider(t.tp),
-		otelgrpc.WithMeterProvider(t.mp),
-		otelgrpc.WithPropagators(t.prop),
-		otelgrpc.WithFilter(filters.Not(filters.ServiceName(grpc_health_v1.Health_ServiceDesc.ServiceName))),
-	)
-}

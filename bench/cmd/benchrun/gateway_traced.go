@@ -35,15 +35,16 @@ const (
 )
 
 // tracedEnv is the traced gateway's environment: traces only, OTLP over
-// gRPC without TLS to endpoint ("http://host:port"). The variables are the
+// protocol ("http/protobuf", the exporters' default, or "grpc") without
+// TLS to endpoint (sink.endpoint). The variables are the
 // per-signal OTEL_EXPORTER_OTLP_TRACES_* ones so that metrics stay off
 // OTLP (internal/telemetry.Setup enables a signal only when a variable for
 // it is set). The sampler is named although it is the SDK's default:
 // parent-based, always on, so the callers' sampled traceparent decides.
-func tracedEnv(endpoint string) []string {
+func tracedEnv(protocol, endpoint string) []string {
 	return gatewayEnv(
 		"OTEL_TRACES_EXPORTER=otlp",
-		"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc",
+		"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="+protocol,
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+endpoint,
 		"OTEL_EXPORTER_OTLP_TRACES_INSECURE=true",
 		"OTEL_TRACES_SAMPLER=parentbased_always_on",

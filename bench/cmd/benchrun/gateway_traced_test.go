@@ -45,7 +45,7 @@ func TestTracedEnv(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://elsewhere:4318")
 	t.Setenv("OTEL_METRICS_EXPORTER", "otlp")
 	env := map[string]string{}
-	for _, kv := range tracedEnv("http://127.0.0.1:4317") {
+	for _, kv := range tracedEnv("grpc", "http://127.0.0.1:4317") {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}

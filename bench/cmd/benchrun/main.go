@@ -48,17 +48,18 @@ func main() {
 }
 
 type options struct {
-	quick     bool
-	out       string
-	arms      []string
-	armsGiven bool // -arms named the arms: each runs in every scenario
-	scenarios []string
-	duration  time.Duration
-	rounds    int
-	repo      string
-	keepLogs  bool
-	gwLog     string
-	profile   string
+	quick        bool
+	out          string
+	arms         []string
+	armsGiven    bool // -arms named the arms: each runs in every scenario
+	scenarios    []string
+	duration     time.Duration
+	rounds       int
+	repo         string
+	keepLogs     bool
+	gwLog        string
+	otlpProtocol string // gateway_fetch_traced's OTLP protocol
+	profile      string
 }
 
 func parseFlags() (*options, error) {
@@ -73,6 +74,7 @@ func parseFlags() (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 0, "interleaved rounds per scenario (default 3, 2 with -quick)")
 	fs.StringVar(&o.repo, "repo", ".", "the httpgateway module `root` (./cmd/gateway, bench/node)")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the temporary folder with the processes' logs")
+	fs.StringVar(&o.otlpProtocol, "otlp-protocol", "http/protobuf", "gateway_fetch_traced's OTLP `protocol`: http/protobuf (the default of the exporters) or grpc")
 	fs.StringVar(&o.gwLog, "gateway-log-level", "warn", "the gateway's --log-level (info logs every call)")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of the gateway for each gateway round into `dir` (<scenario>_<arm>_<round>.pprof)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -83,6 +85,9 @@ func parseFlags() (*options, error) {
 		if o.quick {
 			o.duration = 2 * time.Second
 		}
+	}
+	if o.otlpProtocol != "http/protobuf" && o.otlpProtocol != "grpc" {
+		return nil, fmt.Errorf("-otlp-protocol %q: want http/protobuf or grpc", o.otlpProtocol)
 	}
 	if o.rounds == 0 {
 		o.rounds = 3
@@ -286,7 +291,7 @@ func setUp(ctx context.Context, o *options, tmp string, logf io.Writer, progress
 	}
 	wg.Wait()
 	if sink != nil {
-		fmt.Fprintf(progress, "otlp sink: %s (stats http://%s/stats)\n", sink.endpoint(), sink.statsAddr)
+		fmt.Fprintf(progress, "otlp sink: %s (%s; stats http://%s/stats)\n", sink.endpoint(o.otlpProtocol), o.otlpProtocol, sink.statsAddr)
 	}
 
 	slots := make(map[string]*armSlot)
@@ -325,7 +330,7 @@ func setUp(ctx context.Context, o *options, tmp string, logf io.Writer, progress
 			use(name, func(ctx context.Context) (arm, error) {
 				env := gatewayEnv()
 				if traced {
-					env = tracedEnv(sink.endpoint())
+					env = tracedEnv(o.otlpProtocol, sink.endpoint(o.otlpProtocol))
 				}
 				gw, err := startGateway(ctx, gwBin, o.gwLog, env, logf)
 				if err != nil {

@@ -17,10 +17,12 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 )
 
 // The OTLP sink is where gateway_fetch_traced's gateway exports its spans:
-// an OTLP/gRPC trace receiver (this binary's "otlpsink" subcommand, a
+// an OTLP trace receiver over HTTP (the exporters' default protocol, which
+// the arm uses) and gRPC (this binary's "otlpsink" subcommand, a
 // separate process like the Go upstream, so its CPU is its own) that
 // decodes each export, counts the spans and discards them. A plain HTTP
 // listener beside it answers GET /stats with the counts, which the harness
@@ -48,8 +50,14 @@ type spanSink struct {
 	exports, spans, server, client atomic.Int64
 }
 
-// Export counts the request's spans and accepts all of them.
+// Export counts the request's spans and accepts all of them (OTLP/gRPC).
 func (s *spanSink) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	s.count(req)
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+// count adds the spans of one export to the counts.
+func (s *spanSink) count(req *coltracepb.ExportTraceServiceRequest) {
 	var n, server, client int64
 	for _, rs := range req.GetResourceSpans() {
 		for _, ss := range rs.GetScopeSpans() {
@@ -68,21 +76,47 @@ func (s *spanSink) Export(_ context.Context, req *coltracepb.ExportTraceServiceR
 	s.server.Add(server)
 	s.client.Add(client)
 	s.exports.Add(1)
-	return &coltracepb.ExportTraceServiceResponse{}, nil
 }
 
 func (s *spanSink) stats() sinkStats {
 	return sinkStats{Exports: s.exports.Load(), Spans: s.spans.Load(), Server: s.server.Load(), Client: s.client.Load()}
 }
 
-// ServeHTTP answers GET /stats with the counts as JSON.
+// ServeHTTP answers GET /stats with the counts as JSON, and receives
+// OTLP/HTTP exports (binary protobuf) at POST /v1/traces.
 func (s *spanSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Path == otlpHTTPPath {
+		s.exportHTTP(w, r)
+		return
+	}
 	if r.Method != http.MethodGet || r.URL.Path != "/stats" {
 		http.NotFound(w, r)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(s.stats())
+}
+
+// otlpHTTPPath is the OTLP/HTTP trace path.
+const otlpHTTPPath = "/v1/traces"
+
+// exportHTTP is Export over OTLP/HTTP: a binary protobuf
+// ExportTraceServiceRequest in, an empty response out.
+func (s *spanSink) exportHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, sinkMaxRecvMsg+1))
+	if err != nil || len(body) > sinkMaxRecvMsg {
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	var req coltracepb.ExportTraceServiceRequest
+	if err := proto.Unmarshal(body, &req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.count(&req)
+	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	_, _ = w.Write(out)
 }
 
 // newSinkServer is the sink's gRPC server with the trace service on it.
@@ -162,9 +196,22 @@ func startOTLPSink(ctx context.Context, logf io.Writer) (*otlpSink, error) {
 	return &otlpSink{proc: ch, grpcAddr: grpcAddr, statsAddr: statsAddr}, nil
 }
 
-// endpoint is the OTLP/gRPC endpoint for OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-// the http scheme makes the exporter connect without TLS.
-func (s *otlpSink) endpoint() string { return "http://" + s.grpcAddr }
+// endpoint is the sink's endpoint for protocol (see tracedEnv).
+func (s *otlpSink) endpoint(protocol string) string {
+	if protocol == "grpc" {
+		return s.grpcEndpoint()
+	}
+	return s.httpEndpoint()
+}
+
+// grpcEndpoint is the OTLP/gRPC endpoint for
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; the http scheme makes the exporter
+// connect without TLS.
+func (s *otlpSink) grpcEndpoint() string { return "http://" + s.grpcAddr }
+
+// httpEndpoint is the OTLP/HTTP endpoint (a per-signal endpoint is the
+// full URL, path included).
+func (s *otlpSink) httpEndpoint() string { return "http://" + s.statsAddr + otlpHTTPPath }
 
 // stats asks the sink for its counts.
 func (s *otlpSink) stats(ctx context.Context) (sinkStats, error) {

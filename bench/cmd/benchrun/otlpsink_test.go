@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/httpgateway/httpgateway/internal/testutil"
 )
@@ -113,5 +116,47 @@ func TestSinkStatsErrors(t *testing.T) {
 	defer adminClient.CloseIdleConnections()
 	if _, err := fetchSinkStats(ctx, other.Listener.Addr().String()); err == nil {
 		t.Error("fetchSinkStats accepted an HTML page")
+	}
+}
+
+// TestSinkCountsHTTPExports: an OTLP/HTTP export (binary protobuf, POST
+// /v1/traces) counts as the gRPC one does and is answered with an empty
+// protobuf response; a body that is not one is refused and counts nothing.
+func TestSinkCountsHTTPExports(t *testing.T) {
+	testutil.CheckLeaks(t)
+	_, _, statsAddr := startSink(t)
+	ctx := context.Background()
+	post := func(body []byte) *http.Response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+statsAddr+otlpHTTPPath, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-protobuf")
+		resp, err := adminClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	body, err := proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{
+		{ScopeSpans: []*tracepb.ScopeSpans{{Spans: spans(tracepb.Span_SPAN_KIND_SERVER, tracepb.Span_SPAN_KIND_CLIENT)}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := post(body)
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-protobuf" ||
+		proto.Unmarshal(out, &coltracepb.ExportTraceServiceResponse{}) != nil {
+		t.Errorf("export answered %s %q %q", resp.Status, resp.Header.Get("Content-Type"), out)
+	}
+	if resp := post([]byte("\xff\xff not protobuf")); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a bad body answered %s, want 400", resp.Status)
+	}
+	st, err := fetchSinkStats(ctx, statsAddr)
+	if want := (sinkStats{Exports: 1, Spans: 2, Server: 1, Client: 1}); err != nil || st != want {
+		t.Errorf("stats %+v, %v; want %+v", st, err, want)
 	}
 }
