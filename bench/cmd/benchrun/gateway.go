@@ -61,13 +61,16 @@ func gatewayEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// callerTraceparent is the W3C trace context every gateway arm's calls
+// callerTraceparent is the W3C trace context gateway_fetch_traced's calls
 // carry in their gRPC metadata, as a traced caller's would: sampled (flags
-// 01), so a gateway that exports records its SERVER span and a CLIENT span
-// per HTTP attempt under it (the SDK's default sampler is parent-based),
-// and one that does not still continues the trace into the upstream's
-// traceparent. One fixed value (the example of the W3C Trace Context
-// spec) costs every arm the same: no per-call id generation in the client.
+// 01), so the gateway records its SERVER span and a CLIENT span per HTTP
+// attempt under it (the SDK's default sampler is parent-based) and
+// continues the trace into the upstream's traceparent. The other gateway
+// arms' callers are not traced, as direct's and squid's are not: tracing
+// on versus off is the whole of it (the caller's metadata, the gateway's
+// spans and export, the upstream's extra header). One fixed value (the
+// example of the W3C Trace Context spec): no per-call id generation in
+// the client.
 const callerTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 // callerTrace is callerTraceparent as outgoing metadata. It is shared by
@@ -254,12 +257,12 @@ func (g *gateway) goroutines(ctx context.Context) (int, error) {
 }
 
 // gatewayArm is gateway_fetch (Fetch) or gateway_stream (Exchange; the
-// handle RPCs Request, Write, End and Events for large bodies). Every call
-// carries callerTrace.
+// handle RPCs Request, Write, End and Events for large bodies).
 type gatewayArm struct {
 	name   string // gateway_fetch, gateway_stream or gateway_fetch_traced
 	g      *gateway
 	stream bool
+	traced bool // every call carries callerTrace
 	procs  []proc
 
 	fresh string // the FreshPool job's agent, until Release
@@ -313,9 +316,11 @@ func (a *gatewayArm) Run(ctx context.Context, j job) (roundResult, error) {
 	default:
 		do = func(ctx context.Context) (int64, error) { return a.exchange(ctx, j, agent) }
 	}
-	return runLoad(ctx, j, func(ctx context.Context) (int64, error) {
-		return do(metadata.NewOutgoingContext(ctx, callerTrace))
-	}), nil
+	if a.traced {
+		untraced := do
+		do = func(ctx context.Context) (int64, error) { return untraced(metadata.NewOutgoingContext(ctx, callerTrace)) }
+	}
+	return runLoad(ctx, j, do), nil
 }
 
 // bodyOf returns the Fetch arm's request body of n bytes, made on first use

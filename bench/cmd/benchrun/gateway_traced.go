@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// gateway_fetch_traced is gateway_fetch with the gateway exporting its
-// spans: the same flags, client and calls (each with callerTraceparent),
-// the gateway started with OTLP/gRPC trace export to the harness's sink
-// (otlpsink.go). Side by side with gateway_fetch in the same rounds, the
+// gateway_fetch_traced is gateway_fetch from a traced caller (each call
+// with callerTraceparent) to a gateway exporting its spans: the same flags,
+// client and calls, the gateway started with OTLP trace export to the
+// harness's sink (otlpsink.go). Side by side with gateway_fetch in the same rounds, the
 // difference in gateway CPU per request is what tracing costs a deployment
 // that exports (tracing_overhead_pct). Metrics are as in every gateway arm
 // (Prometheus, from --admin-listen): only traces differ.

@@ -340,7 +340,7 @@ func setUp(ctx context.Context, o *options, tmp string, logf io.Writer, progress
 				if traced {
 					procs = append(procs, proc{role: "otlpsink", pid: sink.proc.pid()})
 				}
-				ga := &gatewayArm{name: name, g: gw, stream: name == "gateway_stream", procs: procs}
+				ga := &gatewayArm{name: name, g: gw, stream: name == "gateway_stream", traced: traced, procs: procs}
 				var a arm = ga
 				if traced {
 					a = &tracedGatewayArm{gatewayArm: ga, sink: sink}
