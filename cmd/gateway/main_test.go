@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/mem"
+
+	"github.com/httpgateway/httpgateway/internal/bufpool"
 	"github.com/httpgateway/httpgateway/internal/testutil"
 )
 
@@ -282,4 +285,12 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestBufferPoolInstalled: gRPC's default buffer pool, which its servers,
+// clients and proto codec use, is the uncleared one.
+func TestBufferPoolInstalled(t *testing.T) {
+	if p, ok := mem.DefaultBufferPool().(*bufpool.Pool); !ok || p == nil {
+		t.Errorf("gRPC's default buffer pool is %T, want *bufpool.Pool", mem.DefaultBufferPool())
+	}
 }
