@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 
 	"github.com/httpgateway/httpgateway/internal/bufpool"
@@ -287,10 +288,15 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// TestBufferPoolInstalled: gRPC's default buffer pool, which its servers,
-// clients and proto codec use, is the uncleared one.
+// TestBufferPoolInstalled: gRPC's default buffer pool (in-process
+// clients') is the gateway's uncleared one, and so is the "proto" codec's.
+// The server's is an option of serve; TestServeBodiesIntact runs bodies
+// through it.
 func TestBufferPoolInstalled(t *testing.T) {
-	if p, ok := mem.DefaultBufferPool().(*bufpool.Pool); !ok || p == nil {
-		t.Errorf("gRPC's default buffer pool is %T, want *bufpool.Pool", mem.DefaultBufferPool())
+	if p, ok := mem.DefaultBufferPool().(*bufpool.Pool); !ok || p != grpcBuffers {
+		t.Errorf("gRPC's default buffer pool is %T, want the gateway's *bufpool.Pool", mem.DefaultBufferPool())
+	}
+	if c, ok := encoding.GetCodecV2("proto").(bufpool.Codec); !ok || c != bufpool.NewCodec(grpcBuffers) {
+		t.Errorf("gRPC's proto codec is %T, want the gateway's bufpool.Codec", encoding.GetCodecV2("proto"))
 	}
 }

@@ -89,7 +89,8 @@ func runServe(ctx context.Context, io *stdio, args []string) int {
 		return exitFailure
 	}
 	sopts := []server.Option{server.WithLogger(log),
-		server.WithCallInterceptors(tel.t.UnaryServerInterceptor(), tel.t.StreamServerInterceptor())}
+		server.WithCallInterceptors(tel.t.UnaryServerInterceptor(), tel.t.StreamServerInterceptor()),
+		server.WithServerOptions(serverBufferPool())}
 	if tel.metrics != nil {
 		sopts = append(sopts, server.WithAdminHandler("GET /metrics", tel.metrics))
 	}

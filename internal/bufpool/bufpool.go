@@ -1,19 +1,3 @@
-// Package bufpool is a gRPC buffer pool (google.golang.org/grpc/mem) that
-// does not clear the buffers it hands out.
-//
-// gRPC's default pool clears every buffer on Get, all of its capacity, so
-// that a code path reading past what it wrote can never see an earlier
-// message's bytes. gRPC fills what it gets (a frame read with
-// io.ReadFull, a message marshalled into a buffer of exactly its size),
-// and uses uncleared pools itself (its transport's and ALTS' buffers), but
-// does not export them. For the gateway the clearing was the largest
-// single cost of moving bodies: 17% of its CPU streaming a 100 MiB upload
-// (each 256 KiB Write message parsed into cleared buffers), 8% of a
-// download (each Event marshalled into one). The tiers are gRPC's.
-//
-// It is installed process-wide with experimental.SetDefaultBufferPool (the
-// only way to reach the proto codec's buffers), at start-up: see
-// cmd/gateway.
 package bufpool
 
 import (
