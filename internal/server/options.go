@@ -51,7 +51,7 @@ func WithStreamInterceptors(i ...grpc.StreamServerInterceptor) Option {
 }
 
 // WithServerOptions adds raw grpc.ServerOptions, applied after the ones the
-// config implies (e.g. a stats handler for OpenTelemetry).
+// config implies (e.g. the buffer pool cmd/gateway gives gRPC).
 func WithServerOptions(opts ...grpc.ServerOption) Option {
 	return func(o *options) { o.serverOpts = append(o.serverOpts, opts...) }
 }

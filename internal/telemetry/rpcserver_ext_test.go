@@ -2,14 +2,20 @@ package telemetry_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -17,10 +23,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	grpccodes "google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
+	"github.com/httpgateway/httpgateway/internal/config"
+	"github.com/httpgateway/httpgateway/internal/rpc"
+	"github.com/httpgateway/httpgateway/internal/server"
 	"github.com/httpgateway/httpgateway/internal/telemetry"
 	"github.com/httpgateway/httpgateway/internal/testutil"
 )
@@ -175,5 +185,165 @@ func TestRPCServerSkipsHealth(t *testing.T) {
 			names[i] = s.Name() + " " + strconv.Itoa(int(s.SpanKind()))
 		}
 		t.Errorf("spans %v, want only the Fetch's", names)
+	}
+}
+
+// attrSampler samples everything and keeps the attributes each span was
+// started with, by name.
+type attrSampler struct {
+	mu    sync.Mutex
+	start map[string][]attribute.KeyValue
+}
+
+func (s *attrSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	s.mu.Lock()
+	s.start[p.Name] = p.Attributes
+	s.mu.Unlock()
+	return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+}
+
+func (*attrSampler) Description() string { return "attrSampler" }
+
+// TestRPCServerCodes: a handler's context error is recorded as gRPC
+// answers it (CANCELLED, not an Error; DEADLINE_EXCEEDED, an Error), a
+// plain error as UNKNOWN; rpc.system.name and rpc.method are there when the
+// span starts, for samplers.
+func TestRPCServerCodes(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	smp := &attrSampler{start: map[string][]attribute.KeyValue{}}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(smp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tel, err := telemetry.New(telemetry.Options{TracerProvider: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := tel.UnaryServerInterceptor()
+	for i, tc := range []struct {
+		err      error
+		code     string
+		errorSet bool
+	}{
+		{context.Canceled, "CANCELLED", false},
+		{fmt.Errorf("upstream: %w", context.DeadlineExceeded), "DEADLINE_EXCEEDED", true},
+		{errors.New("plain"), "UNKNOWN", true},
+		{status.Error(grpccodes.NotFound, "no such handle"), "NOT_FOUND", false},
+	} {
+		method := "/httpgateway.v1.ClientRequestService/M" + strconv.Itoa(i)
+		_, err := in(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: method}, func(context.Context, any) (any, error) {
+			return nil, tc.err
+		})
+		if err != tc.err {
+			t.Fatalf("interceptor returned %v, want the handler's %v", err, tc.err)
+		}
+		spans := rec.Ended()
+		s := spans[len(spans)-1]
+		wantAttr(t, s, "rpc.response.status_code", tc.code)
+		if tc.errorSet != (s.Status().Code == codes.Error) {
+			t.Errorf("%s: span status %v", tc.code, s.Status())
+		}
+		start := map[attribute.Key]string{}
+		smp.mu.Lock()
+		for _, kv := range smp.start[s.Name()] {
+			start[kv.Key] = kv.Value.Emit()
+		}
+		smp.mu.Unlock()
+		if start["rpc.system.name"] != "grpc" || start["rpc.method"] != method[1:] {
+			t.Errorf("%s: started with %v, want rpc.system.name and rpc.method", s.Name(), start)
+		}
+	}
+}
+
+// TestRPCServerAccessLog: the gateway's server (server.New, the call
+// interceptors first, as serve installs them) logs each call's "finished
+// call" line in the call's SERVER span, unary and streaming alike.
+func TestRPCServerAccessLog(t *testing.T) {
+	testutil.CheckLeaks(t)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	logs := &lockedBuffer{}
+	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(logs, nil)))
+	tel, err := telemetry.New(telemetry.Options{TracerProvider: tp, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := rpc.New(rpc.Options{})
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	srv, err := server.New(cfg, svc.Register, server.WithLogger(log),
+		server.WithCallInterceptors(tel.UnaryServerInterceptor(), tel.StreamServerInterceptor()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+		svc.Close()
+	})
+	cc, err := grpc.NewClient(srv.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	client := pb.NewClientRequestServiceClient(cc)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
+	t.Cleanup(up.Close)
+
+	if _, err := client.Fetch(testCtx(t), &pb.FetchRequest{Url: up.URL + "/u"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := client.Exchange(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Start{Start: &pb.RequestOptions{Url: up.URL + "/s"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_End{End: &pb.EndOp{}}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = st.CloseSend()
+	for {
+		if _, err := st.Recv(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+
+	spans := map[string]sdktrace.ReadOnlySpan{}
+	for _, s := range rec.Ended() {
+		if s.SpanKind() == trace.SpanKindServer {
+			spans[s.Name()] = s
+		}
+	}
+	lines := map[string]map[string]any{}
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if m["msg"] == "finished call" {
+			lines[m["grpc.method"].(string)] = m
+		}
+	}
+	for _, method := range []string{"Fetch", "Exchange"} {
+		s, l := spans["httpgateway.v1.ClientRequestService/"+method], lines[method]
+		if s == nil || l == nil {
+			t.Fatalf("%s: span %v, access log line %v", method, s != nil, l)
+		}
+		if l["trace_id"] != s.SpanContext().TraceID().String() || l["span_id"] != s.SpanContext().SpanID().String() {
+			t.Errorf("%s: access log line in %v/%v, want the SERVER span's %s/%s", method, l["trace_id"], l["span_id"],
+				s.SpanContext().TraceID(), s.SpanContext().SpanID())
+		}
 	}
 }

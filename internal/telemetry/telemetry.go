@@ -52,6 +52,7 @@ type Telemetry struct {
 	// it is given, so the observer may lend it a pooled buffer.
 	sdkSpans     bool
 	socketEvents socketEvents
+	rpcStarts    rpcStarts // the SERVER spans' start options per method
 }
 
 // clientSpan are the start options of every HTTP client span.
