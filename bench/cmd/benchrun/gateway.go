@@ -318,7 +318,9 @@ func (a *gatewayArm) Run(ctx context.Context, j job) (roundResult, error) {
 	}
 	if a.traced {
 		untraced := do
-		do = func(ctx context.Context) (int64, error) { return untraced(metadata.NewOutgoingContext(ctx, callerTrace)) }
+		do = func(ctx context.Context) (int64, error) {
+			return untraced(metadata.NewOutgoingContext(ctx, callerTrace))
+		}
 	}
 	return runLoad(ctx, j, do), nil
 }

@@ -56,8 +56,8 @@ func tracedEnv(protocol, endpoint string) []string {
 // the count before and after each round, and fill fails the arm when the
 // rounds exported none.
 type spanCounter interface {
-	// SpansExported is how many spans the sink has received so far.
-	SpansExported(ctx context.Context) (int64, error)
+	// SinkStats are the sink's counts so far (every span, SERVER spans).
+	SinkStats(ctx context.Context) (sinkStats, error)
 }
 
 // tracedGatewayArm is gateway_fetch_traced: a gatewayArm whose gateway
@@ -73,12 +73,23 @@ type tracedGatewayArm struct {
 // with the load; only the CPU and memory readings wait.
 func (a *tracedGatewayArm) Run(ctx context.Context, j job) (roundResult, error) {
 	r, err := a.gatewayArm.Run(ctx, j)
-	_, _ = settleSpans(ctx, a.SpansExported, settleQuiet, settlePoll, settleMax)
+	// The goroutine sampler keeps running through the settle (an idle
+	// gateway, one goroutine count per 500 ms): noise next to a round's
+	// thousands of requests, and the price of charging the export of the
+	// round's last spans to the round.
+	if _, serr := settleSpans(ctx, a.spansExported, settleQuiet, settlePoll, settleMax); serr != nil && err == nil {
+		err = fmt.Errorf("waiting for the round's spans: %w", serr)
+	}
 	return r, err
 }
 
-// SpansExported asks the sink for its span count.
-func (a *tracedGatewayArm) SpansExported(ctx context.Context) (int64, error) {
+// SinkStats asks the sink for its counts.
+func (a *tracedGatewayArm) SinkStats(ctx context.Context) (sinkStats, error) {
+	return a.sink.stats(ctx)
+}
+
+// spansExported is the sink's count of every span.
+func (a *tracedGatewayArm) spansExported(ctx context.Context) (int64, error) {
 	st, err := a.sink.stats(ctx)
 	return st.Spans, err
 }

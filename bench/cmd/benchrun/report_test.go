@@ -22,18 +22,7 @@ func TestResultsShape(t *testing.T) {
 	acc.fill(ok, scenarioNamed("small_get_c32"), job{Mode: "closed", Concurrency: 32})
 	skipped := &Result{Arm: "squid", Scenario: "small_get_c32", Status: statusSkipped, Note: "squid not installed"}
 
-	path := filepath.Join(t.TempDir(), "results.json")
-	if err := writeResults(path, []*Result{ok, skipped}); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []map[string]any
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatalf("results.json is not a list of objects: %v", err)
-	}
+	got := writeAndRead(t, ok, skipped)
 	if len(got) != 2 {
 		t.Fatalf("got %d records, want 2", len(got))
 	}
@@ -63,6 +52,7 @@ func TestFixedRateIsHalfTheSlowest(t *testing.T) {
 		{Arm: "squid", Status: statusOK, ReqPerS: 12001},
 		{Arm: "undici", Status: statusOK, ReqPerS: 100, Errors: 3}, // not clean: ignored
 		{Arm: "node_http", Status: statusSkipped},
+		{Arm: "gateway_fetch_traced", Status: statusOK, ReqPerS: 5000}, // tracing must not move the rate
 	}
 	if got := fixedRate(rs); got != 6000 {
 		t.Fatalf("fixedRate = %v, want 6000", got)
@@ -156,6 +146,20 @@ func TestTracingOverhead(t *testing.T) {
 			},
 		},
 		{
+			name: "a failed call in gateway_fetch",
+			rs: []*Result{
+				{Arm: "gateway_fetch", Status: statusOK, CPUusPerReq: 80, Errors: 1},
+				{Arm: "gateway_fetch_traced", Status: statusOK, CPUusPerReq: 100},
+			},
+		},
+		{
+			name: "a failed call in the traced arm",
+			rs: []*Result{
+				{Arm: "gateway_fetch", Status: statusOK, CPUusPerReq: 80},
+				{Arm: "gateway_fetch_traced", Status: statusOK, CPUusPerReq: 100, Errors: 2},
+			},
+		},
+		{
 			name: "traced failed",
 			rs: []*Result{
 				{Arm: "gateway_fetch", Status: statusOK, CPUusPerReq: 80},
@@ -190,7 +194,7 @@ func TestTracedRecord(t *testing.T) {
 	acc := func(spans int64) *accum {
 		return &accum{rounds: 2, requests: 1000, elapsed: 2 * time.Second, lat: latencies{100},
 			cpu:         map[string]time.Duration{"gateway": 100 * time.Millisecond, "otlpsink": 10 * time.Millisecond},
-			countsSpans: true, spans: spans}
+			countsSpans: true, spans: spans, serverSpans: spans / 2}
 	}
 
 	traced := &Result{Arm: "gateway_fetch_traced", Scenario: sc.name}
@@ -205,18 +209,7 @@ func TestTracedRecord(t *testing.T) {
 	if traced.Status != statusOK || traced.CPUusPerReq != 100 {
 		t.Fatalf("traced record: status %s, cpu %v; want ok, 100 (the gateway's)", traced.Status, traced.CPUusPerReq)
 	}
-	path := filepath.Join(t.TempDir(), "results.json")
-	if err := writeResults(path, []*Result{plain, traced}); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []map[string]any
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := writeAndRead(t, plain, traced)
 	for k, want := range map[string]any{"spans_exported": 2003.0, "spans_per_req": 2.003, "tracing_overhead_pct": 25.0} {
 		if got[1][k] != want {
 			t.Errorf("traced %s = %v, want %v", k, got[1][k], want)
@@ -241,6 +234,15 @@ func TestTracedRecord(t *testing.T) {
 	printTable(&buf, []*Result{none})
 	if out := buf.String(); !strings.Contains(out, "FAILED: no spans from the gateway reached the otlp sink") {
 		t.Errorf("table lacks the failure:\n%s", out)
+	}
+
+	// Fewer SERVER spans than calls: spans were dropped.
+	dropped := &Result{Arm: "gateway_fetch_traced", Scenario: sc.name}
+	a := acc(2003)
+	a.serverSpans = 999
+	a.fill(dropped, sc, j)
+	if dropped.Status != statusError || !strings.Contains(dropped.Note, "999 SERVER spans for 1000 calls") {
+		t.Fatalf("dropped spans: status %s, note %q; want an error saying so", dropped.Status, dropped.Note)
 	}
 }
 
@@ -274,4 +276,23 @@ func fmtPtr(p *float64) string {
 		return "none"
 	}
 	return strconv.FormatFloat(*p, 'g', -1, 64)
+}
+
+// writeAndRead writes rs as results.json and reads it back as JSON
+// objects.
+func writeAndRead(t *testing.T, rs ...*Result) []map[string]any {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "results.json")
+	if err := writeResults(path, rs); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("results.json is not a list of objects: %v", err)
+	}
+	return got
 }

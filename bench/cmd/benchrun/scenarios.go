@@ -106,10 +106,12 @@ type accum struct {
 	haveIdleGor             bool
 	errSample               string
 	// countsSpans: the arm's gateway exports spans (spanCounter); spans
-	// is how many its sink received during the rounds, spanErr the first
+	// is how many its sink received during the rounds, serverSpans how
+	// many of them were SERVER spans (one per call), spanErr the first
 	// failure to ask.
 	countsSpans bool
 	spans       int64
+	serverSpans int64
 	spanErr     error
 }
 
@@ -189,10 +191,10 @@ func measureRound(ctx context.Context, e *env, sc scenario, a arm, j job, acc *a
 	// rounds left on its heap, so their RSS figures start from the same floor.
 	debug.FreeOSMemory()
 	counter, countsSpans := a.(spanCounter)
-	var spans0 int64
+	var spans0 sinkStats
 	var spanErr error
 	if countsSpans {
-		spans0, spanErr = counter.SpansExported(ctx)
+		spans0, spanErr = counter.SinkStats(ctx)
 	}
 	procs := a.Procs()
 	before := make([]time.Duration, len(procs))
@@ -232,12 +234,13 @@ func measureRound(ctx context.Context, e *env, sc scenario, a arm, j job, acc *a
 	}
 	if countsSpans {
 		acc.countsSpans = true
-		spans1, err := counter.SpansExported(ctx)
+		spans1, err := counter.SinkStats(ctx)
 		if spanErr == nil {
 			spanErr = err
 		}
 		if spanErr == nil {
-			acc.spans += spans1 - spans0
+			acc.spans += spans1.Spans - spans0.Spans
+			acc.serverSpans += spans1.Server - spans0.Server
 		} else if acc.spanErr == nil {
 			acc.spanErr = spanErr
 		}
@@ -319,13 +322,20 @@ func (a *accum) fill(r *Result, sc scenario, j job) {
 			r.SpansPerReq = &v
 		}
 		// A traced arm that exported nothing measured an exporter that
-		// was not there: its CPU would pass for tracing that costs nothing.
-		if n <= 0 && r.Status == statusOK {
+		// was not there, and one that exported fewer SERVER spans than it
+		// made calls dropped some (the SDK's queue overflowed): either
+		// way its CPU would pass for tracing that costs less than it does.
+		switch {
+		case r.Status != statusOK:
+		case n <= 0:
 			r.Status = statusError
 			r.Note = "no spans from the gateway reached the otlp sink (its log: -keep-logs)"
 			if a.spanErr != nil {
 				r.Note += ": " + a.spanErr.Error()
 			}
+		case a.serverSpans < a.requests:
+			r.Status = statusError
+			r.Note = fmt.Sprintf("the gateway exported %d SERVER spans for %d calls: spans were dropped", a.serverSpans, a.requests)
 		}
 	}
 }
@@ -350,11 +360,13 @@ func round3(v float64) float64 {
 }
 
 // fixedRate is half the slowest arm's maximum: the lowest small_get_c32
-// throughput among the arms that ran it cleanly, halved.
+// throughput among the arms that ran it cleanly, halved. The traced
+// gateway is left out: the rate is the comparison of the ways to make a
+// request, which tracing on or off must not move.
 func fixedRate(c32 []*Result) float64 {
 	slowest := math.Inf(1)
 	for _, r := range c32 {
-		if r.Status == statusOK && r.Errors == 0 && r.ReqPerS > 0 {
+		if r.Status == statusOK && r.Errors == 0 && r.ReqPerS > 0 && r.Arm != "gateway_fetch_traced" {
 			slowest = min(slowest, r.ReqPerS)
 		}
 	}
@@ -388,12 +400,13 @@ func addLatencyVsDirect(rs []*Result) {
 // addTracingOverhead sets tracing_overhead_pct on gateway_fetch_traced's
 // record: how much more gateway CPU per request it took than
 // gateway_fetch's in the same scenario (the same rounds, interleaved), in
-// percent. Nothing is set unless both ran cleanly enough to have a figure.
+// percent. Nothing is set unless both ran cleanly (no failed call: a
+// failure costs less CPU than a request).
 func addTracingOverhead(rs []*Result) {
 	var plain, traced *Result
 	for _, r := range rs {
 		switch {
-		case r.Status != statusOK || r.CPUusPerReq <= 0:
+		case r.Status != statusOK || r.Errors > 0 || r.CPUusPerReq <= 0:
 		case r.Arm == "gateway_fetch":
 			plain = r
 		case r.Arm == "gateway_fetch_traced":
