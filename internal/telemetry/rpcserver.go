@@ -52,7 +52,6 @@ const (
 // rpcSystem is rpc.system.name of every call.
 var rpcSystem = attribute.String(keyRPCSystem, "grpc")
 
-
 // rpcDurationBuckets are otelgrpc's boundaries (seconds) for
 // rpc.server.call.duration.
 var rpcDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
