@@ -244,7 +244,7 @@ func TestRPCServerCodes(t *testing.T) {
 		start := map[attribute.Key]string{}
 		smp.mu.Lock()
 		for _, kv := range smp.start[s.Name()] {
-			start[kv.Key] = kv.Value.Emit()
+			start[kv.Key] = kv.Value.String()
 		}
 		smp.mu.Unlock()
 		if start["rpc.system.name"] != "grpc" || start["rpc.method"] != method[1:] {
