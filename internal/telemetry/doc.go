@@ -2,12 +2,12 @@
 // its request-scoped logs: provider setup from the standard OTEL_*
 // variables (setup.go), the Prometheus handler for the admin listener, the
 // gRPC server interceptors (rpcserver.go: the caller's trace context, the
-// RPC's SERVER span and rpc.server.call.duration), one CLIENT span per outbound HTTP attempt built from the
-// engine's events (observer.go, observer_attempt.go, the summary log line
-// in observer_log.go, the target and url.full in target.go), the HTTP
-// client and pool metrics (instruments.go, pool.go), URL redaction
-// (redact.go), and the slog handler that stamps trace and span ids on
-// every record (slog.go).
+// RPC's SERVER span and rpc.server.call.duration), one CLIENT span per
+// outbound HTTP attempt built from the engine's events (observer.go,
+// observer_attempt.go, the summary log line in observer_log.go, the
+// target and url.full in target.go), the HTTP client and pool metrics
+// (instruments.go, pool.go), URL redaction (redact.go), and the slog
+// handler that stamps trace and span ids on every record (slog.go).
 //
 // Semantic conventions: the stable OpenTelemetry HTTP client conventions
 // (span name = method; http.request.method, url.full, server.address,
