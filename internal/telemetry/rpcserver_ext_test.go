@@ -119,27 +119,7 @@ func TestRPCServerStreamSpan(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
 	t.Cleanup(up.Close)
 
-	st, err := r.req.Exchange(testCtx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Start{Start: &pb.RequestOptions{Url: up.URL + "/s"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_End{End: &pb.EndOp{}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := st.Recv(); err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
+	exchangeGet(t, r.req, up.URL+"/s")
 	httpSpan := r.waitSpans(t, 1, clientSpans)[0]
 	wantTree(t, r, httpSpan, "Exchange")
 	server := r.waitSpans(t, 1, serverSpans)[0]
@@ -300,25 +280,7 @@ func TestRPCServerAccessLog(t *testing.T) {
 	if _, err := client.Fetch(testCtx(t), &pb.FetchRequest{Url: up.URL + "/u"}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := client.Exchange(testCtx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Start{Start: &pb.RequestOptions{Url: up.URL + "/s"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_End{End: &pb.EndOp{}}}); err != nil {
-		t.Fatal(err)
-	}
-	_ = st.CloseSend()
-	for {
-		if _, err := st.Recv(); err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
+	exchangeGet(t, client, up.URL+"/s")
 
 	spans := map[string]sdktrace.ReadOnlySpan{}
 	for _, s := range rec.Ended() {
@@ -344,6 +306,35 @@ func TestRPCServerAccessLog(t *testing.T) {
 		if l["trace_id"] != s.SpanContext().TraceID().String() || l["span_id"] != s.SpanContext().SpanID().String() {
 			t.Errorf("%s: access log line in %v/%v, want the SERVER span's %s/%s", method, l["trace_id"], l["span_id"],
 				s.SpanContext().TraceID(), s.SpanContext().SpanID())
+		}
+	}
+}
+
+// exchangeGet makes a GET of url on an Exchange stream and reads the
+// stream to its end.
+func exchangeGet(t *testing.T, client pb.ClientRequestServiceClient, url string) {
+	t.Helper()
+	st, err := client.Exchange(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []*pb.ExchangeRequest{
+		{Op: &pb.ExchangeRequest_Start{Start: &pb.RequestOptions{Url: url}}},
+		{Op: &pb.ExchangeRequest_End{End: &pb.EndOp{}}},
+	} {
+		if err := st.Send(op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := st.Recv(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			return
 		}
 	}
 }
