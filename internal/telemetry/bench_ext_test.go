@@ -16,7 +16,6 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
@@ -104,34 +103,11 @@ func startBenchGateway(b *testing.B, mode string) (pb.ClientRequestServiceClient
 			sopts = append(sopts, server.WithCallInterceptors(tel.UnaryServerInterceptor(), tel.StreamServerInterceptor()))
 		}
 	}
-	svc := rpc.New(o)
 	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
 	cfg.LogLevel = slog.LevelWarn
 	cfg.MaxRecvMsgSize, cfg.MaxSendMsgSize = benchMaxMsg, benchMaxMsg
-	srv, err := server.New(cfg, svc.Register, sopts...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		b.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
-	cc, err := grpc.NewClient(srv.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	cc := serveGateway(b, cfg, rpc.New(o), sopts,
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(benchMaxMsg), grpc.MaxCallSendMsgSize(benchMaxMsg)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		cc.Close()
-		stop()
-		if err := <-served; err != nil {
-			b.Error(err)
-		}
-		svc.Close()
-	})
 	return pb.NewClientRequestServiceClient(cc), flush
 }
 

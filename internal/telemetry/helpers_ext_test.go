@@ -25,8 +25,10 @@ import (
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
 	"github.com/httpgateway/httpgateway/internal/auth"
+	"github.com/httpgateway/httpgateway/internal/config"
 	"github.com/httpgateway/httpgateway/internal/httpengine"
 	"github.com/httpgateway/httpgateway/internal/rpc"
+	"github.com/httpgateway/httpgateway/internal/server"
 	"github.com/httpgateway/httpgateway/internal/telemetry"
 )
 
@@ -279,4 +281,36 @@ func testIdentity(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next gr
 		ctx = auth.NewContext(ctx, auth.Identity{Name: v[0], Method: auth.MethodToken})
 	}
 	return next(ctx, req)
+}
+
+// serveGateway serves svc with the gateway's own server (server.New on
+// cfg, listening on a loopback port, with opts) and returns a client
+// connection to it with the dial options given; the connection, the
+// server and svc stop at cleanup.
+func serveGateway(tb testing.TB, cfg config.Config, svc *rpc.Service, opts []server.Option, dial ...grpc.DialOption) *grpc.ClientConn {
+	tb.Helper()
+	cfg.Listen = "127.0.0.1:0"
+	srv, err := server.New(cfg, svc.Register, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }() // ends at stop
+	tb.Cleanup(func() {
+		stop()
+		if err := <-served; err != nil {
+			tb.Error(err)
+		}
+		svc.Close()
+	})
+	cc, err := grpc.NewClient(srv.Addr().String(), append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, dial...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cc.Close() })
+	return cc
 }

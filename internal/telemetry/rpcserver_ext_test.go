@@ -23,7 +23,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	grpccodes "google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -247,32 +246,8 @@ func TestRPCServerAccessLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := rpc.New(rpc.Options{})
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	srv, err := server.New(cfg, svc.Register, server.WithLogger(log),
-		server.WithCallInterceptors(tel.UnaryServerInterceptor(), tel.StreamServerInterceptor()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-		svc.Close()
-	})
-	cc, err := grpc.NewClient(srv.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
+	cc := serveGateway(t, config.Default(), rpc.New(rpc.Options{}), []server.Option{server.WithLogger(log),
+		server.WithCallInterceptors(tel.UnaryServerInterceptor(), tel.StreamServerInterceptor())})
 	client := pb.NewClientRequestServiceClient(cc)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
 	t.Cleanup(up.Close)
