@@ -18,7 +18,8 @@ import (
 // tail of whatever message used the buffer before (another caller's body,
 // perhaps). A message that changes while it is marshalled is the only way
 // to get there, and none of the gateway's does; the check makes it an
-// error instead of a leak, for the price of a comparison.
+// error instead of a leak, for the price of a comparison. Make one with
+// NewCodec (the zero Codec has no pool).
 type Codec struct{ pool *Pool }
 
 var _ encoding.CodecV2 = Codec{}

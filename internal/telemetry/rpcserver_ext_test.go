@@ -269,8 +269,8 @@ func TestRPCServerAccessLog(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("log line %q: %v", l, err)
 		}
-		if m["msg"] == "finished call" {
-			lines[m["grpc.method"].(string)] = m
+		if method, ok := m["grpc.method"].(string); ok && m["msg"] == "finished call" {
+			lines[method] = m
 		}
 	}
 	for _, method := range []string{"Fetch", "Exchange"} {

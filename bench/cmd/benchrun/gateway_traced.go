@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -78,10 +79,14 @@ func (a *tracedGatewayArm) Run(ctx context.Context, j job) (roundResult, error) 
 	// thousands of requests, and the price of charging the export of the
 	// round's last spans to the round.
 	if _, serr := settleSpans(ctx, a.spansExported, settleQuiet, settlePoll, settleMax); serr != nil && err == nil {
-		err = fmt.Errorf("waiting for the round's spans: %w", serr)
+		err = fmt.Errorf("%w: %w", errSpansSettling, serr)
 	}
 	return r, err
 }
+
+// errSpansSettling marks a round whose spans did not settle: its span
+// count, and so the arm's record, cannot be trusted (measureRound).
+var errSpansSettling = errors.New("waiting for the round's spans")
 
 // SinkStats asks the sink for its counts.
 func (a *tracedGatewayArm) SinkStats(ctx context.Context) (sinkStats, error) {

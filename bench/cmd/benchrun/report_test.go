@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -234,6 +235,15 @@ func TestTracedRecord(t *testing.T) {
 	printTable(&buf, []*Result{none})
 	if out := buf.String(); !strings.Contains(out, "FAILED: no spans from the gateway reached the otlp sink") {
 		t.Errorf("table lacks the failure:\n%s", out)
+	}
+
+	// A round whose spans did not settle: the counts are not trusted.
+	unsettled := &Result{Arm: "gateway_fetch_traced", Scenario: sc.name}
+	u := acc(2003)
+	u.spanErr = fmt.Errorf("%w: spans still arriving after 10s", errSpansSettling)
+	u.fill(unsettled, sc, j)
+	if unsettled.Status != statusError || !strings.Contains(unsettled.Note, "span counts unreliable: waiting for the round's spans") {
+		t.Fatalf("unsettled spans: status %s, note %q; want an error saying so", unsettled.Status, unsettled.Note)
 	}
 
 	// Fewer SERVER spans than calls: spans were dropped.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -234,8 +235,11 @@ func measureRound(ctx context.Context, e *env, sc scenario, a arm, j job, acc *a
 	}
 	if countsSpans {
 		acc.countsSpans = true
-		spans1, err := counter.SinkStats(ctx)
+		spans1, serr := counter.SinkStats(ctx)
 		if spanErr == nil {
+			spanErr = serr
+		}
+		if spanErr == nil && errors.Is(err, errSpansSettling) {
 			spanErr = err
 		}
 		if spanErr == nil {
@@ -323,16 +327,19 @@ func (a *accum) fill(r *Result, sc scenario, j job) {
 		}
 		// A traced arm that exported nothing measured an exporter that
 		// was not there, and one that exported fewer SERVER spans than it
-		// made calls dropped some (the SDK's queue overflowed): either
-		// way its CPU would pass for tracing that costs less than it does.
+		// made calls dropped some (the SDK's queue overflowed, or an
+		// export failed): either way its CPU would pass for tracing that
+		// costs less than it does. Counts that could not be read, or a
+		// round whose spans were still arriving, make every figure of it
+		// doubtful.
 		switch {
 		case r.Status != statusOK:
+		case a.spanErr != nil:
+			r.Status = statusError
+			r.Note = "span counts unreliable: " + a.spanErr.Error()
 		case n <= 0:
 			r.Status = statusError
 			r.Note = "no spans from the gateway reached the otlp sink (its log: -keep-logs)"
-			if a.spanErr != nil {
-				r.Note += ": " + a.spanErr.Error()
-			}
 		case a.serverSpans < a.requests:
 			r.Status = statusError
 			r.Note = fmt.Sprintf("the gateway exported %d SERVER spans for %d calls: spans were dropped", a.serverSpans, a.requests)
