@@ -8,11 +8,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
 	"github.com/httpgateway/httpgateway/internal/testutil"
@@ -25,6 +27,10 @@ import (
 // unnoticed if it were filled completely.
 func TestServeBodiesIntact(t *testing.T) {
 	testutil.CheckLeaks(t)
+	// The server's reads go through serverPool: count them.
+	counted := &countingPool{BufferPool: serverPool}
+	serverPool = counted
+	t.Cleanup(func() { serverPool = counted.BufferPool })
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, err := io.ReadAll(r.Body) // all of it first: net/http's HTTP/1 handlers are not full duplex
 		if err != nil {
@@ -61,6 +67,20 @@ func TestServeBodiesIntact(t *testing.T) {
 			t.Fatalf("round %d: Exchange echoed %d bytes, not the %d sent", round, len(got), len(body))
 		}
 	}
+	if counted.gets.Load() == 0 {
+		t.Error("the server took no buffer from serverPool")
+	}
+}
+
+// countingPool counts the buffers taken from a pool.
+type countingPool struct {
+	mem.BufferPool
+	gets atomic.Int64
+}
+
+func (p *countingPool) Get(n int) *[]byte {
+	p.gets.Add(1)
+	return p.BufferPool.Get(n)
 }
 
 // exchangeEcho sends body by Exchange in writes of random sizes and

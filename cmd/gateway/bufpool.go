@@ -4,6 +4,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/experimental"
+	"google.golang.org/grpc/mem"
 
 	"github.com/httpgateway/httpgateway/internal/bufpool"
 )
@@ -21,6 +22,10 @@ func init() {
 	encoding.RegisterCodecV2(bufpool.NewCodec(grpcBuffers))
 }
 
-// serverBufferPool is the server option that makes the gRPC server read
-// frames and parse messages into grpcBuffers.
-func serverBufferPool() grpc.ServerOption { return experimental.BufferPool(grpcBuffers) }
+// serverPool is the pool serve's gRPC server reads frames and parses
+// messages into: grpcBuffers (a variable so that a test can watch it).
+var serverPool mem.BufferPool = grpcBuffers
+
+// serverBufferPool is the server option that gives the gRPC server
+// serverPool.
+func serverBufferPool() grpc.ServerOption { return experimental.BufferPool(serverPool) }
