@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"errors"
-	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -19,13 +18,13 @@ type instruments struct {
 	connDuration    metric.Float64Histogram
 	rpcDuration     metric.Float64Histogram // rpc.server.call.duration
 	meter           metric.Meter
-	sets            attrSets
-	rpcSets         rpcSets
+	sets            optionCache[setKey, *setOptions]           // the request metrics'
+	rpcSets         optionCache[rpcKey, []metric.RecordOption] // rpc.server.call.duration's
 }
 
 func newInstruments(m metric.Meter) (*instruments, error) {
 	var errs [4]error
-	in := &instruments{meter: m}
+	in := &instruments{meter: m, sets: newOptionCache(setOptionsOf), rpcSets: newOptionCache(rpcRecordOptions)}
 	in.requestDuration, errs[0] = m.Float64Histogram("http.client.request.duration",
 		metric.WithUnit("s"), metric.WithDescription("Duration of HTTP client requests (one per attempt: retries and redirect hops count separately)."),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
@@ -40,11 +39,6 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	return in, errors.Join(errs[:]...)
 }
 
-// maxAttrSets bounds attrSets; past it the cache starts over (the metric
-// SDK bounds the series anyway: a target that varies per request gains
-// nothing from caching).
-const maxAttrSets = 4096
-
 // setKey is what the attribute set of a request metric holds.
 // Active-request sets have only the target; duration sets the outcome too.
 type setKey struct {
@@ -55,15 +49,6 @@ type setKey struct {
 	proto, errType       string
 }
 
-// attrSets caches the measurement options of each attribute set the
-// request metrics record with, so that a request like an earlier one
-// builds none (attribute.NewSet sorts and allocates, the option boxes it,
-// and a variadic option list passed on would be allocated at each call).
-type attrSets struct {
-	mu sync.Mutex // guards m
-	m  map[setKey]*setOptions
-}
-
 // setOptions are one attribute set's option lists, shared and never
 // modified: pass them on with "...".
 type setOptions struct {
@@ -71,14 +56,8 @@ type setOptions struct {
 	record []metric.RecordOption
 }
 
-// options returns the options of k, building them on a miss.
-func (c *attrSets) options(k setKey) *setOptions {
-	c.mu.Lock()
-	so, ok := c.m[k]
-	c.mu.Unlock()
-	if ok {
-		return so
-	}
+// setOptionsOf builds the options of a request metric's attribute set.
+func setOptionsOf(k setKey) *setOptions {
 	attrs := make([]attribute.KeyValue, 0, 7)
 	attrs = append(attrs,
 		attribute.String(keyMethod, k.method),
@@ -87,14 +66,7 @@ func (c *attrSets) options(k setKey) *setOptions {
 		attribute.String(keyScheme, k.scheme))
 	attrs = appendOutcome(attrs, k.status, k.proto, k.errType)
 	opt := metric.WithAttributeSet(attribute.NewSet(attrs...))
-	so = &setOptions{add: []metric.AddOption{opt}, record: []metric.RecordOption{opt}}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxAttrSets {
-		c.m = make(map[setKey]*setOptions)
-	}
-	c.m[k] = so
-	c.mu.Unlock()
-	return so
+	return &setOptions{add: []metric.AddOption{opt}, record: []metric.RecordOption{opt}}
 }
 
 // appendOutcome appends what an attempt's span and duration share of its

@@ -69,11 +69,11 @@ func (t *Telemetry) NewObserver(ctx context.Context, r Request) httpengine.Obser
 	setMethod(&o.tg, r.Options.Method)
 	if t.metrics {
 		tg := o.target()
-		o.activeOpts = t.inst.sets.options(setKey{method: tg.method, scheme: tg.scheme, host: tg.host, port: tg.port, active: true})
+		o.activeOpts = t.inst.sets.get(setKey{method: tg.method, scheme: tg.scheme, host: tg.host, port: tg.port, active: true})
 		t.inst.activeRequests.Add(ctx, 1, o.activeOpts.add...)
 	}
 	if t.tracing {
-		o.socketEvent = t.socketEvents.options(r.Agent)
+		o.socketEvent = t.socketEvents.get(r.Agent)
 	}
 	o.startAttempt()
 	if r.Propagate {
@@ -183,7 +183,7 @@ func (o *observer) OnEvent(ev httpengine.Event) {
 		}
 		if o.rec {
 			// Reused or new, and the agent: the same few attribute lists
-			// for every request of an agent, built once (see socketEvents).
+			// for every request of an agent, built once (see socketEventOptions).
 			// The pool name and socket id are the span's.
 			i := 0
 			if ev.Reused {

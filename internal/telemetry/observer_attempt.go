@@ -104,7 +104,7 @@ func (o *observer) endAttempt(errType, desc string) {
 		return
 	}
 	tg := o.target()
-	so := o.t.inst.sets.options(setKey{method: tg.method, scheme: tg.scheme, host: tg.host, port: tg.port,
+	so := o.t.inst.sets.get(setKey{method: tg.method, scheme: tg.scheme, host: tg.host, port: tg.port,
 		status: o.status, proto: o.proto, errType: errType})
 	o.t.inst.requestDuration.Record(o.parent, time.Since(o.attemptStart).Seconds(), so.record...)
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -116,7 +114,7 @@ func (t *Telemetry) startCall(ctx context.Context, fullMethod string) rpcCall {
 		c.start = time.Now()
 	}
 	if t.tracing {
-		ctx, c.span = t.tracer.Start(ctx, strings.TrimPrefix(fullMethod, "/"), t.rpcStarts.options(fullMethod)...)
+		ctx, c.span = t.tracer.Start(ctx, strings.TrimPrefix(fullMethod, "/"), t.rpcStarts.get(fullMethod)...)
 	}
 	c.ctx = ctx
 	return c
@@ -137,7 +135,7 @@ func (t *Telemetry) endCall(c *rpcCall, err error) {
 		c.span.End()
 	}
 	if t.metrics {
-		t.inst.rpcDuration.Record(c.ctx, time.Since(c.start).Seconds(), t.inst.rpcSets.options(c.fullMethod, code)...)
+		t.inst.rpcDuration.Record(c.ctx, time.Since(c.start).Seconds(), t.inst.rpcSets.get(rpcKey{c.fullMethod, code})...)
 	}
 }
 
@@ -230,67 +228,23 @@ type rpcKey struct {
 	code       grpccodes.Code
 }
 
-// maxCachedMethods bounds the caches below, at about this many entries
-// (methods, or (method, code) pairs; callers missing at once may each add
-// one past it). The methods are the registered ones (gRPC refuses others
-// before any interceptor), so it is never reached unless a server takes
-// unknown methods (grpc.UnknownServiceHandler, where the caller names
-// them): past it, options are built per call.
-const maxCachedMethods = 1024
-
-// rpcSets caches the record options of each (method, code), so a call
-// builds no attribute set. A sync.Map: its keys are written once and read
-// by every call.
-type rpcSets struct {
-	m sync.Map     // rpcKey -> []metric.RecordOption
-	n atomic.Int32 // entries in m
-}
-
-// options returns the record options of a call of fullMethod ending with
-// code, building them on a miss. They are shared: pass them on with "...".
-func (s *rpcSets) options(fullMethod string, code grpccodes.Code) []metric.RecordOption {
-	k := rpcKey{fullMethod, code}
-	if o, ok := s.m.Load(k); ok {
-		return o.([]metric.RecordOption)
-	}
+// rpcRecordOptions are the record options of rpc.server.call.duration for
+// a call of a method ending with a code. The methods are the registered
+// ones (gRPC refuses others before any interceptor), so the Telemetry's
+// cache of them (instruments.rpcSets) stays small.
+func rpcRecordOptions(k rpcKey) []metric.RecordOption {
 	attrs := []attribute.KeyValue{rpcSystem,
-		attribute.String(keyRPCMethod, strings.TrimPrefix(fullMethod, "/")),
-		attribute.String(keyRPCStatus, codeName(code))}
-	if serverFault(code) {
-		attrs = append(attrs, attribute.String(keyErrorType, codeName(code)))
+		attribute.String(keyRPCMethod, strings.TrimPrefix(k.fullMethod, "/")),
+		attribute.String(keyRPCStatus, codeName(k.code))}
+	if serverFault(k.code) {
+		attrs = append(attrs, attribute.String(keyErrorType, codeName(k.code)))
 	}
-	o := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
-	if s.n.Load() >= maxCachedMethods {
-		return o
-	}
-	if got, loaded := s.m.LoadOrStore(k, o); loaded {
-		return got.([]metric.RecordOption)
-	}
-	s.n.Add(1)
-	return o
+	return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
 }
 
-// rpcStarts caches the start options of each method's span: the kind and
+// rpcStartOptions are the start options of a method's span: the kind and
 // the attributes the conventions want at creation.
-type rpcStarts struct {
-	m sync.Map     // full method -> []trace.SpanStartOption
-	n atomic.Int32 // entries in m
-}
-
-// options returns the start options of a call of fullMethod. They are
-// shared: pass them on with "...".
-func (s *rpcStarts) options(fullMethod string) []trace.SpanStartOption {
-	if o, ok := s.m.Load(fullMethod); ok {
-		return o.([]trace.SpanStartOption)
-	}
-	o := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer),
+func rpcStartOptions(fullMethod string) []trace.SpanStartOption {
+	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(rpcSystem, attribute.String(keyRPCMethod, strings.TrimPrefix(fullMethod, "/")))}
-	if s.n.Load() >= maxCachedMethods {
-		return o
-	}
-	if got, loaded := s.m.LoadOrStore(fullMethod, o); loaded {
-		return got.([]trace.SpanStartOption)
-	}
-	s.n.Add(1)
-	return o
 }

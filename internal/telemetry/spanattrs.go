@@ -36,26 +36,11 @@ func (t *Telemetry) putAttrBuffer(b *[]attribute.KeyValue) {
 	}
 }
 
-// maxSocketEventAgents bounds socketEvents; past it the cache starts over.
-const maxSocketEventAgents = 1024
-
-// socketEvents caches the options of the socket span event per agent:
-// its attributes (reused or new, the agent's name) are the same for every
-// request of an agent, and the SDK copies event attributes out of the
-// options, so one list serves them all.
-type socketEvents struct {
-	mu sync.Mutex // guards m
-	m  map[string]*[2][]trace.EventOption
-}
-
-// options returns the socket event's options for agent: [0] for a new
-// socket, [1] for a reused one.
-func (c *socketEvents) options(agent string) *[2][]trace.EventOption {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if o, ok := c.m[agent]; ok {
-		return o
-	}
+// socketEventOptions are the options of the socket span event for an
+// agent: [0] for a new socket, [1] for a reused one. Its attributes
+// (reused or new, the agent's name) are the same for every request of an
+// agent: the Telemetry caches them (socketEvents).
+func socketEventOptions(agent string) *[2][]trace.EventOption {
 	o := new([2][]trace.EventOption)
 	for i, reused := range []bool{false, true} {
 		attrs := []attribute.KeyValue{attribute.Bool(keySocketReused, reused)}
@@ -64,9 +49,5 @@ func (c *socketEvents) options(agent string) *[2][]trace.EventOption {
 		}
 		o[i] = []trace.EventOption{trace.WithAttributes(attrs...)}
 	}
-	if c.m == nil || len(c.m) >= maxSocketEventAgents {
-		c.m = make(map[string]*[2][]trace.EventOption)
-	}
-	c.m[agent] = o
 	return o
 }

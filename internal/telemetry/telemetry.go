@@ -51,8 +51,8 @@ type Telemetry struct {
 	// sdkSpans: the spans are the SDK's, whose SetAttributes copies what
 	// it is given, so the observer may lend it a pooled buffer.
 	sdkSpans     bool
-	socketEvents socketEvents
-	rpcStarts    rpcStarts // the SERVER spans' start options per method
+	socketEvents optionCache[string, *[2][]trace.EventOption] // per agent
+	rpcStarts    optionCache[string, []trace.SpanStartOption] // the SERVER spans', per method
 }
 
 // clientSpan are the start options of every HTTP client span.
@@ -89,6 +89,9 @@ func New(o Options) (*Telemetry, error) {
 		log:      o.Logger,
 		tracer:   o.TracerProvider.Tracer(scope, trace.WithInstrumentationVersion(Version)),
 		inst:     inst,
+
+		socketEvents: newOptionCache(socketEventOptions),
+		rpcStarts:    newOptionCache(rpcStartOptions),
 	}, nil
 }
 
