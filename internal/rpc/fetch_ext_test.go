@@ -131,16 +131,7 @@ func TestExchange(t *testing.T) {
 	g := startGateway(t, rpc.Options{})
 	for _, tt := range fetchCases {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := g.req.Exchange(testCtx(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			send := func(m *pb.ExchangeRequest) {
-				t.Helper()
-				if err := st.Send(m); err != nil {
-					t.Fatal(err)
-				}
-			}
+			st, send := openExchange(t, testCtx(t), g)
 			send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Start{Start: &pb.RequestOptions{Url: up.URL + tt.path, Method: tt.method}}})
 			send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_SetHeader{SetHeader: &pb.HeaderOp{Name: "X-In", Values: []string{"in"}}}})
 			if len(tt.body) > 0 {

@@ -117,6 +117,10 @@ func evName(e *pb.Event) string {
 		n = "connect"
 	case *pb.Event_Finish:
 		n = "finish"
+	case *pb.Event_Redirect:
+		n = "redirect"
+	case *pb.Event_Login:
+		n = "login"
 	default:
 		n = "?"
 	}
@@ -145,7 +149,13 @@ type eventStream struct {
 
 func subscribe(t *testing.T, g *gateway, id string, from uint64) *eventStream {
 	t.Helper()
-	s, err := g.req.Events(testCtx(t), &pb.EventsRequest{RequestId: id, FromSeq: from})
+	return subscribeCtx(t, testCtx(t), g, id, from)
+}
+
+// subscribeCtx is subscribe with the call's context (a caller's token).
+func subscribeCtx(t *testing.T, ctx context.Context, g *gateway, id string, from uint64) *eventStream {
+	t.Helper()
+	s, err := g.req.Events(ctx, &pb.EventsRequest{RequestId: id, FromSeq: from})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,5 +277,21 @@ func end(t *testing.T, g *gateway, id string, data []byte) {
 	t.Helper()
 	if _, err := g.req.End(testCtx(t), &pb.EndRequest{RequestId: id, Data: data}); err != nil {
 		t.Fatalf("End: %v", err)
+	}
+}
+
+// openExchange opens an Exchange stream with ctx and returns it with a
+// send that fails the test when a message cannot be sent.
+func openExchange(t *testing.T, ctx context.Context, g *gateway) (grpc.BidiStreamingClient[pb.ExchangeRequest, pb.ExchangeResponse], func(*pb.ExchangeRequest)) {
+	t.Helper()
+	st, err := g.req.Exchange(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, func(m *pb.ExchangeRequest) {
+		t.Helper()
+		if err := st.Send(m); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -42,15 +42,7 @@ func TestProxyLoginOverGRPC(t *testing.T) {
 	})
 
 	t.Run("exchange answers the login", func(t *testing.T) {
-		stream, err := gw.req.Exchange(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		send := func(r *pb.ExchangeRequest) {
-			if err := stream.Send(r); err != nil {
-				t.Fatal(err)
-			}
-		}
+		stream, send := openExchange(t, ctx, gw)
 		send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Start{Start: &pb.RequestOptions{Url: up.URL + "/", Agent: "proxied"}}})
 		send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_End{End: &pb.EndOp{}}})
 		var body []byte

@@ -384,36 +384,17 @@ func TestRoleChangeStopsHandleRequests(t *testing.T) {
 	if _, err := g.req.End(alice, &pb.EndRequest{RequestId: id}); err != nil {
 		t.Fatal(err)
 	}
-	stream, err := g.req.Events(alice, &pb.EventsRequest{RequestId: id})
-	if err != nil {
-		t.Fatal(err)
+	s := subscribeCtx(t, alice, g, id, 0)
+	s.until("req:redirect")
+	seen := len(s.got)
+	writeTokens(tokenA + " alice locked  ") // another size: the reload cannot miss it
+	_, err = g.req.FollowRedirect(alice, &pb.FollowRedirectRequest{RequestId: id})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("FollowRedirect after the role change: %v; want FAILED_PRECONDITION (no redirect pending: the request was destroyed)", err)
 	}
-	var sawRedirect bool
-	var errCode string
-	for {
-		msg, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch k := msg.GetEvent().GetKind().(type) {
-		case *pb.Event_Redirect:
-			sawRedirect = true
-			writeTokens(tokenA + " alice locked  ") // another size: the reload cannot miss it
-			_, err := g.req.FollowRedirect(alice, &pb.FollowRedirectRequest{RequestId: id})
-			if status.Code(err) != codes.FailedPrecondition {
-				t.Fatalf("FollowRedirect after the role change: %v; want FAILED_PRECONDITION (no redirect pending: the request was destroyed)", err)
-			}
-		case *pb.Event_Error:
-			errCode = k.Error.GetError().GetCode()
-		case *pb.Event_Data:
-			t.Fatalf("data after the role change: %q", k.Data.GetChunk())
-		}
-	}
-	if !sawRedirect || errCode != "ERR_GATEWAY_ROLE_CHANGED" {
-		t.Fatalf("redirect seen %v, error code %q; want the request destroyed with ERR_GATEWAY_ROLE_CHANGED", sawRedirect, errCode)
+	after := s.rest()[seen:]
+	if got := names(after); !strings.Contains(got, "error(ERR_GATEWAY_ROLE_CHANGED)") || strings.Contains(got, "data") {
+		t.Fatalf("events after the role change: %s; want the request destroyed with ERR_GATEWAY_ROLE_CHANGED, no data", got)
 	}
 	if n := rc.toCount.Load(); n != 0 {
 		t.Fatalf("the redirect target was requested %d times after the role change", n)
@@ -441,16 +422,7 @@ func TestRoleChangeStopsExchangeOps(t *testing.T) {
 	rc := startRoleChange(t)
 	g, alice, srv, writeTokens := rc.g, rc.alice, rc.srv, rc.writeTokens
 
-	st, err := g.req.Exchange(alice)
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := func(m *pb.ExchangeRequest) {
-		t.Helper()
-		if err := st.Send(m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st, send := openExchange(t, alice, g)
 	send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Start{Start: &pb.RequestOptions{Url: srv.URL + "/from",
 		OneTimeAgent: &pb.AgentOptions{}, Redirect: pb.RedirectMode_REDIRECT_MODE_DEFERRED,
 		RedirectDecisionTimeout: durationpb.New(time.Minute)}}})
