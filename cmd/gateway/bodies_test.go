@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ import (
 
 // TestServeBodiesIntact: bodies keep every byte through the served gateway
 // (whose gRPC buffers are pooled and not cleared: bufpool), both ways, by
-// Fetch and by Exchange, over rounds of different random content and
+// Fetch, by Exchange and by the handle RPCs (Write), over rounds of different random content and
 // sizes, so that a buffer reused from an earlier round could only go
 // unnoticed if it were filled completely.
 func TestServeBodiesIntact(t *testing.T) {
@@ -65,6 +66,23 @@ func TestServeBodiesIntact(t *testing.T) {
 		}
 		if got := exchangeEcho(ctx, t, client, up.URL+"/echo", body, rng); !bytes.Equal(got, body) {
 			t.Fatalf("round %d: Exchange echoed %d bytes, not the %d sent", round, len(got), len(body))
+		}
+		// Write streams lend their chunks from gRPC's buffers to the
+		// requests (no copy): three at once, so that a buffer given back
+		// too early would be refilled by another stream's message.
+		var wg sync.WaitGroup
+		for i := range 3 {
+			b := bytes.Clone(body[i*1000:])
+			seed := rng.Uint64()
+			wg.Go(func() {
+				if got := writeEcho(ctx, t, client, up.URL+"/echo", b, rand.New(rand.NewPCG(seed, 0))); !bytes.Equal(got, b) {
+					t.Errorf("round %d: Write stream %d echoed %d bytes, not the %d sent", round, i, len(got), len(b))
+				}
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
 		}
 	}
 	if counted.gets.Load() == 0 {
@@ -117,6 +135,57 @@ func exchangeEcho(ctx context.Context, t *testing.T, client pb.ClientRequestServ
 		}
 		if e := m.GetEvent(); e.GetError() != nil {
 			t.Fatalf("Exchange error event: %v", e.GetError())
+		} else if d := e.GetData(); d != nil {
+			got = append(got, d.GetChunk()...)
+		}
+	}
+}
+
+// writeEcho sends body by the handle RPCs (Request, Events, one Write
+// stream of chunks of random sizes, the last with end) and returns the
+// response body from the data events. It reports failures with t.Errorf:
+// it runs on goroutines of its own.
+func writeEcho(ctx context.Context, t *testing.T, client pb.ClientRequestServiceClient, url string, body []byte, rng *rand.Rand) []byte {
+	t.Helper()
+	created, err := client.Request(ctx, &pb.RequestRequest{Options: &pb.RequestOptions{Url: url, Method: "PUT"}})
+	if err != nil {
+		t.Errorf("Request: %v", err)
+		return nil
+	}
+	id := created.GetRequest().GetRequestId()
+	events, err := client.Events(ctx, &pb.EventsRequest{RequestId: id})
+	if err != nil {
+		t.Errorf("Events: %v", err)
+		return nil
+	}
+	ws, err := client.Write(ctx)
+	if err != nil {
+		t.Errorf("Write: %v", err)
+		return nil
+	}
+	for rest := body; len(rest) > 0; {
+		n := min(len(rest), 1+rng.IntN(300<<10))
+		if err := ws.Send(&pb.WriteRequest{RequestId: id, Chunk: rest[:n], End: n == len(rest)}); err != nil {
+			break // CloseAndRecv says why
+		}
+		rest = rest[n:]
+	}
+	if res, err := ws.CloseAndRecv(); err != nil || !res.GetEnded() {
+		t.Errorf("Write stream: %v (ended %v)", err, res.GetEnded())
+		return nil
+	}
+	var got []byte
+	for {
+		m, err := events.Recv()
+		if errors.Is(err, io.EOF) {
+			return got
+		}
+		if err != nil {
+			t.Errorf("Events recv: %v", err)
+			return nil
+		}
+		if e := m.GetEvent(); e.GetError() != nil {
+			t.Errorf("error event: %v", e.GetError())
 		} else if d := e.GetData(); d != nil {
 			got = append(got, d.GetChunk()...)
 		}

@@ -69,9 +69,23 @@ func filled(out, buf []byte) error {
 	return nil
 }
 
-// Unmarshal is gRPC's: the message's bytes gathered in one pooled buffer,
-// then parsed (which copies what it keeps).
+// BufferUnmarshaler is a message that decodes itself from the buffers
+// gRPC received it in, and may keep referring to them instead of copying:
+// it takes references of its own (mem.Buffer.Ref, MaterializeToBuffer)
+// and frees them when done; gRPC frees data's after Unmarshal returns.
+// Pooled buffers are not cleared, so whoever keeps one must free it only
+// once nothing reads it any more.
+type BufferUnmarshaler interface {
+	UnmarshalBuffers(data mem.BufferSlice, pool mem.BufferPool) error
+}
+
+// Unmarshal hands data to a BufferUnmarshaler as it is. Any other message
+// is gRPC's way: the bytes gathered in one pooled buffer, then parsed
+// (which copies what it keeps).
 func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if u, ok := v.(BufferUnmarshaler); ok {
+		return u.UnmarshalBuffers(data, c.pool)
+	}
 	m := messageOf(v)
 	if m == nil {
 		return fmt.Errorf("proto: failed to unmarshal, message is %T, want proto.Message", v)

@@ -77,3 +77,33 @@ func TestFilled(t *testing.T) {
 		t.Errorf("empty: %v", err)
 	}
 }
+
+// keeper is a BufferUnmarshaler that keeps what it was given.
+type keeper struct {
+	wrapperspb.BytesValue // a proto.Message too: the codec must prefer UnmarshalBuffers
+	data                  mem.BufferSlice
+	pool                  mem.BufferPool
+}
+
+func (k *keeper) UnmarshalBuffers(data mem.BufferSlice, pool mem.BufferPool) error {
+	k.data, k.pool = data, pool
+	return nil
+}
+
+// TestCodecHandsBuffersToBufferUnmarshaler: a BufferUnmarshaler gets
+// gRPC's buffers as they are, and the codec's pool, instead of a parse.
+func TestCodecHandsBuffersToBufferUnmarshaler(t *testing.T) {
+	p := New()
+	c := NewCodec(p)
+	data := mem.BufferSlice{mem.SliceBuffer([]byte{0x0a, 1}), mem.SliceBuffer([]byte{'x'})}
+	var k keeper
+	if err := c.Unmarshal(data, &k); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.data) != 2 || &k.data[0] != &data[0] || k.pool != mem.BufferPool(p) {
+		t.Fatalf("got %d buffers (same slice: %v), pool %v", len(k.data), len(k.data) > 0 && &k.data[0] == &data[0], k.pool)
+	}
+	if k.GetValue() != nil {
+		t.Fatal("the message was parsed as well")
+	}
+}

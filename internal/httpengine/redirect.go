@@ -319,6 +319,7 @@ func (c *ClientRequest) startAttemptLocked(nr *resolved, keepBody bool, kind Att
 	c.finished, c.bodySent = false, 0
 	c.pend, c.pendBytes = nil, 0
 	c.flushedGen = c.pendGen // nothing of the old attempt is pending
+	c.returnBorrowedLocked() // the replay holds copies
 	c.writeErr = nil
 	var body [][]byte
 	if keepBody {

@@ -84,6 +84,9 @@ type ClientRequest struct {
 	inflightEnd   bool // the write in progress completes the body
 	writeErr      error
 	retried       bool
+	// borrowed are the chunks lent by WriteBorrowed/EndBorrowed and not
+	// yet returned (see borrow.go).
+	borrowed []borrowedChunk
 	// Redirects: the body kept for a 307/308 replay, the hops so far, and
 	// a deferred redirect waiting for FollowRedirect.
 	replay          [][]byte
@@ -219,6 +222,7 @@ func (c *ClientRequest) finishLocked() {
 	if c.lifeCancel != nil {
 		c.lifeCancel() // an origin check in progress gives up
 	}
+	c.returnBorrowedLocked() // nothing is written after this
 	c.log.Finish()
 	c.cond.Broadcast()
 	close(c.done)

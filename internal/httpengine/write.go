@@ -192,6 +192,10 @@ const writeHighWater = 256 << 10
 func (c *ClientRequest) Write(ctx context.Context, p []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.writeLocked(ctx, p)
+}
+
+func (c *ClientRequest) writeLocked(ctx context.Context, p []byte) error {
 	if err := c.writeStateErrLocked(); err != nil {
 		return err
 	}
@@ -211,6 +215,10 @@ func (c *ClientRequest) Write(ctx context.Context, p []byte) error {
 func (c *ClientRequest) End(_ context.Context, p []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.endLocked(p)
+}
+
+func (c *ClientRequest) endLocked(p []byte) error {
 	if c.ended {
 		// Node ignores a second end() without data and fails one with data.
 		if len(p) > 0 {
@@ -273,7 +281,9 @@ func (c *ClientRequest) waitRoomLocked(ctx context.Context) error {
 // flushLocked writes queued buffers when the socket is connected and nobody
 // else is writing. It drops mu during the write, so state may change under
 // it; the loop re-checks. While waiting for 100 Continue only the head goes.
+// Borrowed chunks that are written go back to their owner on the way out.
 func (c *ClientRequest) flushLocked() {
+	defer c.returnBorrowedLocked()
 	for c.conn != nil && !c.flushing && len(c.pend) > 0 && c.writeErr == nil &&
 		!c.destroyed && c.phase != phaseClosed {
 		bufs, gen := c.pend, c.pendGen

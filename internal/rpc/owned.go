@@ -26,10 +26,10 @@ func (o ownedService) Events(in *pb.EventsRequest, stream grpc.ServerStreamingSe
 // Write checks the owner of the request each message names, then writes as
 // clientRequestService.Write.
 func (o ownedService) Write(stream grpc.ClientStreamingServer[pb.WriteRequest, pb.WriteResponse]) error {
-	return o.clientRequestService.Write(ownedWrite{stream, o.svc.handles, o.svc.agents.current(callerOf(stream.Context()))})
+	return o.write(ownedWrite{stream, o.svc.handles, o.svc.agents.current(callerOf(stream.Context()))})
 }
 
-// ownedWrite fails Recv with NOT_FOUND when a message names a request of
+// ownedWrite fails recv with NOT_FOUND when a message names a request of
 // another caller.
 type ownedWrite struct {
 	grpc.ClientStreamingServer[pb.WriteRequest, pb.WriteResponse]
@@ -37,15 +37,15 @@ type ownedWrite struct {
 	caller caller
 }
 
-func (w ownedWrite) Recv() (*pb.WriteRequest, error) {
-	m, err := w.ClientStreamingServer.Recv()
-	if err != nil {
-		return m, err
+func (w ownedWrite) recv(m *writeMessage) error {
+	if err := w.RecvMsg(m); err != nil {
+		return err
 	}
 	if id := m.GetRequestId(); id != "" {
 		if _, err := w.hs.lookupOwned(id, w.caller); err != nil {
-			return nil, toStatus(err)
+			m.lend()() // the chunk goes nowhere
+			return toStatus(err)
 		}
 	}
-	return m, nil
+	return nil
 }

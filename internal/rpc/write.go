@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"errors"
 	"io"
 
@@ -10,13 +11,35 @@ import (
 )
 
 // Write streams body chunks into one request. Each chunk is written with
-// ClientRequest.Write, which returns only once the chunk was handed to the
-// operating system, before the next message is received: the gateway holds
-// at most one chunk per stream (plus what gRPC's flow-control window
-// admits), so gRPC flow control is the backpressure. A chunk with `end` is
-// request.end(chunk) and closes the stream. Cancelling a Write stream does
-// not abort the request (a chunk in flight stays queued, as in Node).
+// ClientRequest.WriteBorrowed, which returns once the request holds no
+// more than its high-water mark (a chunk or so) unwritten, before the next
+// message is received: the gateway holds about one chunk per stream (plus
+// what gRPC's flow-control window admits), so gRPC flow control is the
+// backpressure. A chunk is lent, not copied (writeMessage): it stays in
+// the buffer gRPC received it in until the request wrote it. A chunk with
+// `end` is request.end(chunk) and closes the stream. Cancelling a Write
+// stream does not abort the request (a chunk in flight stays queued, as in
+// Node).
 func (c *clientRequestService) Write(stream grpc.ClientStreamingServer[pb.WriteRequest, pb.WriteResponse]) error {
+	return c.write(plainWrite{stream})
+}
+
+// writeStream is what Write needs of its stream: ownedWrite checks the
+// owner of each message's request, plainWrite does not.
+type writeStream interface {
+	Context() context.Context
+	// recv receives the next message into m.
+	recv(m *writeMessage) error
+	SendAndClose(*pb.WriteResponse) error
+}
+
+type plainWrite struct {
+	grpc.ClientStreamingServer[pb.WriteRequest, pb.WriteResponse]
+}
+
+func (w plainWrite) recv(m *writeMessage) error { return w.RecvMsg(m) }
+
+func (c *clientRequestService) write(stream writeStream) error {
 	ctx := stream.Context()
 	var (
 		h       *handle
@@ -28,7 +51,8 @@ func (c *clientRequestService) Write(stream grpc.ClientStreamingServer[pb.WriteR
 		}
 	}()
 	for {
-		msg, err := stream.Recv()
+		var msg writeMessage
+		err := stream.recv(&msg)
 		if errors.Is(err, io.EOF) {
 			if h == nil {
 				return toStatus(badArgument("Write: the stream carried no message"))
@@ -38,28 +62,43 @@ func (c *clientRequestService) Write(stream grpc.ClientStreamingServer[pb.WriteR
 		if err != nil {
 			return err // the stream failed (cancelled); it is a status already
 		}
-		if h == nil {
-			if h, err = c.handle(msg.GetRequestId()); err != nil {
-				return err
-			}
-			h.attach()
-		} else if id := msg.GetRequestId(); id != "" && id != h.id {
-			return toStatus(badArgument("Write: request_id changed within the stream"))
+		release := msg.lend()
+		if h, err = c.writeTarget(h, msg.GetRequestId()); err != nil {
+			release()
+			return err
 		}
-		h.touch()
-		if err := c.svc.admitBody(h, len(msg.GetChunk())); err != nil {
+		n := len(msg.GetChunk())
+		if err := c.svc.admitBody(h, n); err != nil {
+			release()
 			return toStatus(h.endOverLimit(err))
 		}
+		// From here the request gives the chunk's buffer back (release).
 		if msg.GetEnd() {
-			if err := h.req.End(ctx, msg.GetChunk()); err != nil {
+			if err := h.req.EndBorrowed(ctx, msg.GetChunk(), release); err != nil {
 				return toStatus(err)
 			}
-			written += uint64(len(msg.GetChunk()))
+			written += uint64(n)
 			return stream.SendAndClose(&pb.WriteResponse{BytesWritten: written, Ended: true})
 		}
-		if err := h.req.Write(ctx, msg.GetChunk()); err != nil {
+		if err := h.req.WriteBorrowed(ctx, msg.GetChunk(), release); err != nil {
 			return toStatus(err)
 		}
-		written += uint64(len(msg.GetChunk()))
+		written += uint64(n)
 	}
+}
+
+// writeTarget is the handle a Write stream's message is for: the one its
+// first message names (attached to the stream), then the same one.
+func (c *clientRequestService) writeTarget(h *handle, id string) (*handle, error) {
+	if h == nil {
+		var err error
+		if h, err = c.handle(id); err != nil {
+			return nil, err
+		}
+		h.attach()
+	} else if id != "" && id != h.id {
+		return h, toStatus(badArgument("Write: request_id changed within the stream"))
+	}
+	h.touch()
+	return h, nil
 }
