@@ -64,21 +64,24 @@ func TestServeBodiesIntact(t *testing.T) {
 		if !bytes.Equal(res.GetBody(), body) {
 			t.Fatalf("round %d: Fetch echoed %d bytes, not the %d sent", round, len(res.GetBody()), len(body))
 		}
-		if got := exchangeEcho(ctx, t, client, up.URL+"/echo", body, rng); !bytes.Equal(got, body) {
-			t.Fatalf("round %d: Exchange echoed %d bytes, not the %d sent", round, len(got), len(body))
-		}
-		// Write streams lend their chunks from gRPC's buffers to the
-		// requests (no copy): three at once, so that a buffer given back
-		// too early would be refilled by another stream's message.
+		// Write and Exchange streams lend their chunks from gRPC's buffers
+		// to the requests (no copy): three of each at once, so that a
+		// buffer given back too early would be refilled by another
+		// stream's message.
 		var wg sync.WaitGroup
 		for i := range 3 {
-			b := bytes.Clone(body[i*1000:])
-			seed := rng.Uint64()
-			wg.Go(func() {
-				if got := writeEcho(ctx, t, client, up.URL+"/echo", b, rand.New(rand.NewPCG(seed, 0))); !bytes.Equal(got, b) {
-					t.Errorf("round %d: Write stream %d echoed %d bytes, not the %d sent", round, i, len(got), len(b))
-				}
-			})
+			for _, via := range []struct {
+				name string
+				echo func(context.Context, *testing.T, pb.ClientRequestServiceClient, string, []byte, *rand.Rand) []byte
+			}{{"Exchange", exchangeEcho}, {"Write", writeEcho}} {
+				b := bytes.Clone(body[i*1000:])
+				seed := rng.Uint64()
+				wg.Go(func() {
+					if got := via.echo(ctx, t, client, up.URL+"/echo", b, rand.New(rand.NewPCG(seed, 0))); !bytes.Equal(got, b) {
+						t.Errorf("round %d: %s stream %d echoed %d bytes, not the %d sent", round, via.name, i, len(got), len(b))
+					}
+				})
+			}
 		}
 		wg.Wait()
 		if t.Failed() {
@@ -102,27 +105,30 @@ func (p *countingPool) Get(n int) *[]byte {
 }
 
 // exchangeEcho sends body by Exchange in writes of random sizes and
-// returns the response body from its data events.
+// returns the response body from its data events. It reports failures
+// with t.Errorf: it runs on goroutines of its own.
 func exchangeEcho(ctx context.Context, t *testing.T, client pb.ClientRequestServiceClient, url string, body []byte, rng *rand.Rand) []byte {
 	t.Helper()
 	st, err := client.Exchange(ctx)
 	if err != nil {
-		t.Fatal(err)
+		t.Errorf("Exchange: %v", err)
+		return nil
 	}
-	send := func(r *pb.ExchangeRequest) {
-		if err := st.Send(r); err != nil {
-			t.Fatalf("Exchange send: %v", err)
-		}
+	send := func(r *pb.ExchangeRequest) bool {
+		err := st.Send(r)
+		return err == nil // or Recv says why
 	}
-	send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Start{Start: &pb.RequestOptions{Url: url, Method: "PUT"}}})
-	for rest := body; len(rest) > 0; {
+	ok := send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Start{Start: &pb.RequestOptions{Url: url, Method: "PUT"}}})
+	for rest := body; ok && len(rest) > 0; {
 		n := min(len(rest), 1+rng.IntN(300<<10))
-		send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Write{Write: rest[:n]}})
+		ok = send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Write{Write: rest[:n]}})
 		rest = rest[n:]
 	}
-	send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_End{End: &pb.EndOp{}}})
-	if err := st.CloseSend(); err != nil {
-		t.Fatal(err)
+	if ok && send(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_End{End: &pb.EndOp{}}}) {
+		if err := st.CloseSend(); err != nil {
+			t.Errorf("CloseSend: %v", err)
+			return nil
+		}
 	}
 	var got []byte
 	for {
@@ -131,10 +137,11 @@ func exchangeEcho(ctx context.Context, t *testing.T, client pb.ClientRequestServ
 			return got
 		}
 		if err != nil {
-			t.Fatalf("Exchange recv: %v", err)
+			t.Errorf("Exchange recv: %v", err)
+			return nil
 		}
 		if e := m.GetEvent(); e.GetError() != nil {
-			t.Fatalf("Exchange error event: %v", e.GetError())
+			t.Errorf("Exchange error event: %v", e.GetError())
 		} else if d := e.GetData(); d != nil {
 			got = append(got, d.GetChunk()...)
 		}

@@ -44,9 +44,10 @@ func (x *exchangeSender) close() {
 //
 // Goroutines: the handler goroutine reads the event log and sends events.
 // One op reader goroutine (readOps) receives the caller's messages and
-// applies them in order; each write or end returns only once its bytes were
-// handed to the operating system, so the reader receives the next message
-// only then (gRPC flow control is the backpressure). A refused op is an
+// applies them in order; a write or end returns once the request holds no
+// more than its high-water mark unwritten, so the reader receives the next
+// message only then (gRPC flow control is the backpressure). A write's
+// chunk is lent from gRPC's buffer, not copied (exchangeMessage). A refused op is an
 // OpRefused message and the request goes on. The reader ends when Recv
 // fails: the caller half-closed, or the stream's context ended (which gRPC
 // does as soon as the handler returns), so it never outlives the RPC by
@@ -117,7 +118,8 @@ func (c *clientRequestService) Exchange(stream grpc.BidiStreamingServer[pb.Excha
 // readOps applies the caller's ops to the request until Recv fails.
 func (c *clientRequestService) readOps(ctx context.Context, h *handle, stream grpc.BidiStreamingServer[pb.ExchangeRequest, pb.ExchangeResponse], x *exchangeSender) {
 	for index := uint64(1); ; index++ {
-		msg, err := stream.Recv()
+		var msg exchangeMessage
+		err := stream.RecvMsg(&msg)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				if p := h.req.Properties(); !p.WritableEnded && !p.Destroyed && !p.Closed {
@@ -129,7 +131,7 @@ func (c *clientRequestService) readOps(ctx context.Context, h *handle, stream gr
 			return
 		}
 		h.touch()
-		if err := c.svc.applyOp(ctx, h, msg); err != nil {
+		if err := c.svc.applyOp(ctx, h, &msg.ExchangeRequest, msg.lend()); err != nil {
 			if ctx.Err() != nil {
 				continue // the stream is ending; Recv fails next
 			}
@@ -144,9 +146,18 @@ func (c *clientRequestService) readOps(ctx context.Context, h *handle, stream gr
 
 // applyOp applies one Exchange op; the error is what Node would throw, or
 // the bound a header edit, a login's credentials or a chunk would pass
-// (limits.go).
-func (s *Service) applyOp(ctx context.Context, h *handle, msg *pb.ExchangeRequest) error {
+// (limits.go). release gives back a write op's lent chunk (see
+// exchangeMessage); applyOp calls it, or has the request call it.
+func (s *Service) applyOp(ctx context.Context, h *handle, msg *pb.ExchangeRequest, release func()) error {
 	r := h.req
+	if op, ok := msg.GetOp().(*pb.ExchangeRequest_Write); ok {
+		if err := s.admitBody(h, len(op.Write)); err != nil {
+			release()
+			return err
+		}
+		return r.WriteBorrowed(ctx, op.Write, release)
+	}
+	release() // only a write op lends its chunk
 	switch op := msg.GetOp().(type) {
 	case *pb.ExchangeRequest_SetHeader:
 		return s.setHeader(h, op.SetHeader.GetName(), op.SetHeader.GetValues())
@@ -154,11 +165,6 @@ func (s *Service) applyOp(ctx context.Context, h *handle, msg *pb.ExchangeReques
 		return s.appendHeader(h, op.AppendHeader.GetName(), op.AppendHeader.GetValues())
 	case *pb.ExchangeRequest_RemoveHeader:
 		return s.removeHeader(h, op.RemoveHeader.GetName())
-	case *pb.ExchangeRequest_Write:
-		if err := s.admitBody(h, len(op.Write)); err != nil {
-			return err
-		}
-		return r.Write(ctx, op.Write)
 	case *pb.ExchangeRequest_End:
 		if err := s.admitBody(h, len(op.End.GetData())); err != nil {
 			return err

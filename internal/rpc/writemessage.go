@@ -1,113 +1,156 @@
 package rpc
 
 import (
-	"errors"
-	"unicode/utf8"
-
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
 	"github.com/httpgateway/httpgateway/internal/bufpool"
 )
 
-// writeMessage is a received WriteRequest whose chunk may point into the
-// buffer gRPC received it in instead of being a copy: a streamed upload
-// moves every body byte through here, and a fresh 256 KiB slice per chunk
-// (what proto.Unmarshal makes) was most of an upload's garbage. The
-// chunk is then lent to the request (httpengine's WriteBorrowed), which
-// gives the buffer back once the bytes are written.
+// Body chunks received in place. A streamed upload moves every body byte
+// through a Write or Exchange message; proto.Unmarshal copies each chunk
+// into a fresh slice (256 KiB per message at the usual chunk size), which
+// was most of an upload's garbage. The messages below keep the chunk in the
+// buffer gRPC received it in instead, and the chunk is lent to the request
+// (httpengine's WriteBorrowed), which gives the buffer back once the bytes
+// are written.
 //
 // With the gateway's codec (internal/bufpool, installed by serve) gRPC
 // calls UnmarshalBuffers. Under another codec (gRPC's own, in tests that
-// serve without it) the embedded WriteRequest is the proto.Message that
-// gets unmarshalled, holding a copy as usual, and lend has nothing to
-// give back.
-type writeMessage struct {
-	pb.WriteRequest
-	held mem.Buffer // what Chunk points into; nil when Chunk is a copy or empty
+// serve without it) the embedded message is the proto.Message that gets
+// unmarshalled, holding a copy as usual, and lend has nothing to give
+// back.
+
+// lentChunk is the buffer a received message's chunk points into.
+type lentChunk struct {
+	held mem.Buffer // nil when the chunk is a copy, or empty
 }
 
-var _ bufpool.BufferUnmarshaler = (*writeMessage)(nil)
-
-// UnmarshalBuffers decodes the message from one buffer holding it whole
-// (data's, or a pooled copy when gRPC received it in frames) and keeps that
-// buffer while Chunk points into it.
-func (m *writeMessage) UnmarshalBuffers(data mem.BufferSlice, pool mem.BufferPool) error {
+// receive decodes data into m, with the bytes field fd pointing into the
+// buffer that holds the message whole (data's own, or a pooled copy when
+// gRPC received it in frames); the buffer is kept while it does.
+func (l *lentChunk) receive(data mem.BufferSlice, pool mem.BufferPool, m proto.Message, fd protoreflect.FieldDescriptor) error {
 	buf := data.MaterializeToBuffer(pool)
-	if err := decodeWriteRequest(buf.ReadOnlyData(), &m.WriteRequest); err != nil || len(m.Chunk) == 0 {
+	aliased, err := unmarshalLending(buf.ReadOnlyData(), m, fd)
+	if err != nil || !aliased {
 		buf.Free()
 		return err
 	}
-	m.held = buf
+	l.held = buf
 	return nil
 }
 
-// lend returns the func that gives Chunk's buffer back, to be called once
-// when nothing reads Chunk any more (a no-op when Chunk is a copy). The
-// message lets go of the buffer: the func is its only way back.
-func (m *writeMessage) lend() func() {
-	buf := m.held
+// lend returns the func that gives the chunk's buffer back, to be called
+// once when nothing reads the chunk any more (a no-op when the chunk is a
+// copy). The message lets go of the buffer: the func is its only way back.
+func (l *lentChunk) lend() func() {
+	buf := l.held
 	if buf == nil {
 		return func() {}
 	}
-	m.held = nil
+	l.held = nil
 	return buf.Free
 }
 
-// What proto.Unmarshal refuses: a proto3 string that is not UTF-8, a field
-// number past the largest.
+// writeMessage is a received WriteRequest whose chunk is lent.
+type writeMessage struct {
+	pb.WriteRequest
+	lentChunk
+}
+
 var (
-	errInvalidUTF8 = errors.New("proto: string field contains invalid UTF-8")
-	errFieldNumber = errors.New("proto: invalid field number")
+	_ bufpool.BufferUnmarshaler = (*writeMessage)(nil)
+	_ bufpool.BufferUnmarshaler = (*exchangeMessage)(nil)
+
+	writeChunkField    = (*pb.WriteRequest)(nil).ProtoReflect().Descriptor().Fields().ByName("chunk")
+	exchangeWriteField = (*pb.ExchangeRequest)(nil).ProtoReflect().Descriptor().Fields().ByName("write")
 )
 
-// decodeWriteRequest is proto.Unmarshal for a WriteRequest (request_id = 1,
-// chunk = 2, end = 3), except that Chunk aliases b. It accepts and refuses
-// what proto.Unmarshal does (FuzzDecodeWriteRequest compares the two):
-// the last occurrence of a field wins, a known field with another wire
-// type is an unknown field, unknown fields are skipped (the gateway has no
-// use for them).
-func decodeWriteRequest(b []byte, m *pb.WriteRequest) error {
-	m.Reset()
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
+func (m *writeMessage) UnmarshalBuffers(data mem.BufferSlice, pool mem.BufferPool) error {
+	return m.receive(data, pool, &m.WriteRequest, writeChunkField)
+}
+
+// exchangeMessage is a received ExchangeRequest whose write op's chunk is
+// lent.
+type exchangeMessage struct {
+	pb.ExchangeRequest
+	lentChunk
+}
+
+func (m *exchangeMessage) UnmarshalBuffers(data mem.BufferSlice, pool mem.BufferPool) error {
+	return m.receive(data, pool, &m.ExchangeRequest, exchangeWriteField)
+}
+
+// unmarshalLending is proto.Unmarshal(b, m), except that the bytes field
+// fd, a field of m itself, points into b instead of being a copy; it
+// reports whether it does. Parsing a message is merging its parts in order
+// (the protobuf encoding's rule), so m is unmarshalled from what precedes
+// fd's last occurrence, then fd is set to it, then what follows is merged
+// in: a later member of fd's oneof replaces it exactly as proto.Unmarshal
+// would have. Earlier occurrences of fd are skipped (the last one wins).
+// proto.Unmarshal does all the parsing but fd's; input the scan cannot walk
+// goes to it whole, for its error (or its copy). FuzzUnmarshalLending holds
+// the result to proto.Unmarshal's.
+func unmarshalLending(b []byte, m proto.Message, fd protoreflect.FieldDescriptor) (bool, error) {
+	var (
+		alias      []byte
+		start, end = -1, -1 // fd's last occurrence in b
+		skipped    bool     // fd occurs more than once
+	)
+	for i := 0; i < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[i:])
+		if n < 0 || num > protowire.MaxValidNumber {
+			return false, proto.Unmarshal(b, m)
 		}
-		if num > protowire.MaxValidNumber {
-			return errFieldNumber // ConsumeTag checks only the lower bound
+		v := protowire.ConsumeFieldValue(num, typ, b[i+n:])
+		if v < 0 {
+			return false, proto.Unmarshal(b, m)
 		}
-		b = b[n:]
-		switch {
-		case num == 1 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			if !utf8.Valid(v) {
-				return errInvalidUTF8
-			}
-			m.RequestId, b = string(v), b[n:]
-		case num == 2 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			m.Chunk, b = v, b[n:]
-		case num == 3 && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			m.End, b = protowire.DecodeBool(v), b[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			b = b[n:]
+		if num == fd.Number() && typ == protowire.BytesType {
+			skipped = skipped || start >= 0
+			alias, _ = protowire.ConsumeBytes(b[i+n : i+n+v])
+			start, end = i, i+n+v
 		}
+		i += n + v
 	}
-	return nil
+	if start < 0 {
+		return false, proto.Unmarshal(b, m)
+	}
+	before := b[:start]
+	if skipped {
+		before = withoutField(before, fd.Number())
+	}
+	if err := proto.Unmarshal(before, m); err != nil {
+		return false, err
+	}
+	if len(alias) == 0 {
+		alias = []byte{} // present (a oneof member), and pointing at nothing of b
+	}
+	r := m.ProtoReflect()
+	r.Set(fd, protoreflect.ValueOfBytes(alias))
+	if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(b[end:], m); err != nil {
+		return false, err
+	}
+	if o := fd.ContainingOneof(); o != nil && r.WhichOneof(o) != fd {
+		return false, nil // a later member of the oneof took its place
+	}
+	return len(alias) > 0, nil
+}
+
+// withoutField is a copy of b, a walkable message, without the bytes
+// occurrences of field num.
+func withoutField(b []byte, num protowire.Number) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); {
+		n, typ, tn := protowire.ConsumeTag(b[i:])
+		end := i + tn + protowire.ConsumeFieldValue(n, typ, b[i+tn:])
+		if n != num || typ != protowire.BytesType {
+			out = append(out, b[i:end]...)
+		}
+		i = end
+	}
+	return out
 }

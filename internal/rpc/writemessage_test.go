@@ -3,18 +3,33 @@ package rpc
 import (
 	"bytes"
 	"testing"
+	"unsafe"
 
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/httpgateway/httpgateway/gen/httpgateway/v1"
 )
 
-// FuzzDecodeWriteRequest holds decodeWriteRequest to proto.Unmarshal: the
-// same inputs refused, the same fields from the rest.
-func FuzzDecodeWriteRequest(f *testing.F) {
-	marshal := func(m *pb.WriteRequest) []byte {
+// FuzzUnmarshalLending holds unmarshalLending to proto.Unmarshal, for the
+// two messages that lend their chunk (the bytes field of WriteRequest, and
+// the oneof member of ExchangeRequest) and for FetchRequest's body (a
+// bytes field among nested messages): the same inputs refused, equal
+// messages from the rest, and a chunk said to be lent is inside the input.
+func FuzzUnmarshalLending(f *testing.F) {
+	type target struct {
+		new func() proto.Message
+		fd  protoreflect.FieldDescriptor
+	}
+	fetchBody := (*pb.FetchRequest)(nil).ProtoReflect().Descriptor().Fields().ByName("body")
+	targets := []target{
+		{func() proto.Message { return new(pb.WriteRequest) }, writeChunkField},
+		{func() proto.Message { return new(pb.ExchangeRequest) }, exchangeWriteField},
+		{func() proto.Message { return new(pb.FetchRequest) }, fetchBody},
+	}
+	marshal := func(m proto.Message) []byte {
 		b, err := proto.Marshal(m)
 		if err != nil {
 			f.Fatal(err)
@@ -22,46 +37,66 @@ func FuzzDecodeWriteRequest(f *testing.F) {
 		return b
 	}
 	f.Add(marshal(&pb.WriteRequest{RequestId: "r1", Chunk: []byte("body"), End: true}))
-	f.Add(marshal(&pb.WriteRequest{Chunk: bytes.Repeat([]byte{0}, 300)}))
+	f.Add(marshal(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Write{Write: []byte("chunk")}}))
+	f.Add(marshal(&pb.ExchangeRequest{Op: &pb.ExchangeRequest_Write{Write: []byte{}}}))
+	f.Add(marshal(&pb.FetchRequest{Url: "http://a/", Body: []byte("b"), Headers: []*pb.Header{{Name: "a", Value: "b"}}}))
 	f.Add([]byte{})
-	// Repeated fields (the last wins), an unknown varint, an unknown
-	// group, a known field with another wire type, invalid UTF-8, a
-	// truncated length, a bool over one byte.
+	// Field 5 is ExchangeRequest's write and FetchRequest's body; 2 is
+	// WriteRequest's chunk. Repeated occurrences (the last wins), a oneof
+	// member after write (it wins) or with the wrong wire type (it does
+	// not), an unknown group, invalid UTF-8, a truncated length, a field
+	// number past the largest.
 	var b []byte
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendBytes(b, []byte("first"))
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendBytes(b, []byte("second"))
-	b = protowire.AppendTag(b, 9, protowire.VarintType)
-	b = protowire.AppendVarint(b, 7)
+	for _, num := range []protowire.Number{2, 5} {
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		b = protowire.AppendBytes(b, []byte("first"))
+	}
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendBytes(b, []byte("id"))
+	for _, num := range []protowire.Number{2, 5} {
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		b = protowire.AppendBytes(b, []byte("second"))
+	}
 	b = protowire.AppendTag(b, 10, protowire.StartGroupType)
 	b = protowire.AppendTag(b, 1, protowire.Fixed32Type)
 	b = protowire.AppendFixed32(b, 1)
 	b = protowire.AppendTag(b, 10, protowire.EndGroupType)
-	b = protowire.AppendTag(b, 3, protowire.Fixed64Type)
-	b = protowire.AppendFixed64(b, 1)
-	b = protowire.AppendTag(b, 3, protowire.VarintType)
-	b = protowire.AppendVarint(b, 1<<40)
 	f.Add(b)
+	f.Add(append(bytes.Clone(b), protowire.AppendVarint(protowire.AppendTag(nil, 6, protowire.VarintType), 1)...))
+	f.Add(append(bytes.Clone(b), protowire.AppendBytes(protowire.AppendTag(nil, 6, protowire.BytesType), nil)...))
 	f.Add(append(protowire.AppendTag(nil, 1, protowire.BytesType), 2, 0xff, 0xfe))
 	f.Add(append(protowire.AppendTag(nil, 2, protowire.BytesType), 9, 'x'))
-	f.Add(protowire.AppendTag(nil, 10, protowire.EndGroupType))
+	f.Add([]byte("\x88\x88\x88\x8800"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var want pb.WriteRequest
-		wantErr := proto.Unmarshal(b, &want)
-		var got pb.WriteRequest
-		gotErr := decodeWriteRequest(b, &got)
-		if (gotErr == nil) != (wantErr == nil) {
-			t.Fatalf("decodeWriteRequest error %v, proto.Unmarshal error %v", gotErr, wantErr)
-		}
-		if gotErr != nil {
-			return
-		}
-		if got.RequestId != want.RequestId || !bytes.Equal(got.Chunk, want.Chunk) || got.End != want.End {
-			t.Fatalf("decoded {%q %q %v}, proto.Unmarshal {%q %q %v}",
-				got.RequestId, got.Chunk, got.End, want.RequestId, want.Chunk, want.End)
+		for _, tg := range targets {
+			want := tg.new()
+			wantErr := proto.Unmarshal(b, want)
+			got := tg.new()
+			lent, gotErr := unmarshalLending(b, got, tg.fd)
+			if (gotErr == nil) != (wantErr == nil) {
+				t.Fatalf("%T: unmarshalLending error %v, proto.Unmarshal error %v", got, gotErr, wantErr)
+			}
+			if gotErr != nil {
+				continue
+			}
+			if !proto.Equal(got, want) {
+				t.Fatalf("%T: unmarshalLending %v, proto.Unmarshal %v", got, got, want)
+			}
+			if lent {
+				chunk := got.ProtoReflect().Get(tg.fd).Bytes()
+				if len(chunk) == 0 || !inside(chunk, b) {
+					t.Fatalf("%T: lent a chunk of %d bytes that is not in the input", got, len(chunk))
+				}
+			}
 		}
 	})
+}
+
+// inside reports whether p lies within b.
+func inside(p, b []byte) bool {
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	q := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+	return q >= start && q+uintptr(len(p)) <= start+uintptr(len(b))
 }
 
 // countingPool counts the buffers it hands out and gets back.
