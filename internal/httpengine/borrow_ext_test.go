@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +31,7 @@ type lender struct {
 	changed  *sync.Cond // broadcast on each lend and return
 	lent     int
 	returned map[int]int // chunk index -> times returned
+	gaveUp   bool        // checkAllReturned stopped waiting
 }
 
 func newLender(t *testing.T) *lender {
@@ -66,9 +69,30 @@ func (l *lender) chunk(b []byte) ([]byte, func()) {
 	}
 }
 
-// checkAllReturned fails unless every chunk came back exactly once.
+// checkAllReturned fails unless every chunk came back exactly once. A
+// chunk in a write that was in progress when the request closed comes back
+// when that write returns, which may be a moment after the close: it waits
+// for that, for at most 10 s.
 func (l *lender) checkAllReturned() {
 	l.t.Helper()
+	all := make(chan struct{})
+	go func() {
+		l.mu.Lock()
+		for len(l.returned) < l.lent && !l.gaveUp {
+			l.changed.Wait()
+		}
+		l.mu.Unlock()
+		close(all)
+	}()
+	select {
+	case <-all:
+	case <-time.After(10 * time.Second):
+		l.mu.Lock()
+		l.gaveUp = true
+		l.changed.Broadcast()
+		l.mu.Unlock()
+		<-all
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := 0; i < l.lent; i++ {
@@ -339,4 +363,76 @@ func TestWriteBorrowedReturnsOnFailure(t *testing.T) {
 		}
 		l.checkAllReturned()
 	})
+}
+
+// TestRedirectWhileUploadBlocked: a 303 answered while the upload's write
+// is stuck (the server reads no body) starts the GET to the new target;
+// the old write's failure, when the old socket is closed, belongs to the
+// old attempt: it must not fail the new one nor the writes (the body is
+// dropped from then on; once the request closed they fail as destroyed),
+// and the lent chunks all come back.
+func TestRedirectWhileUploadBlocked(t *testing.T) {
+	testutil.CheckLeaks(t)
+	answer := make(chan struct{})
+	var first atomic.Bool
+	u := testutil.NewUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if first.CompareAndSwap(false, true) {
+			<-answer // once the upload is stuck: nothing of the body is read
+			_, _ = io.WriteString(c, "HTTP/1.1 303 See Other\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n")
+			_, _ = io.Copy(io.Discard, br) // until the client closes
+			return
+		}
+		if strings.HasPrefix(line, "GET /b ") {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+		}
+	})
+	const chunk, perWriter = 256 << 10, 64
+	c, err := httpengine.Request(keepAliveAgent(t), false, httpengine.Options{Host: "127.0.0.1", Port: u.Port, Method: "POST",
+		Path: "/a", Redirect: httpengine.RedirectFollow,
+		Headers: []httpengine.Header{{Name: "Content-Length", Value: strconv.Itoa(2 * perWriter * chunk)}}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// Two writers: two chunks out at once means one is in a write that
+	// the server does not drain and the other waits behind it. Then the
+	// server answers.
+	l := newLender(t)
+	var writers sync.WaitGroup
+	for range 2 {
+		writers.Go(func() {
+			for range perWriter {
+				p, rel := l.chunk(pattern(chunk))
+				if err := c.WriteBorrowed(ctx, p, rel); err != nil {
+					// After the 303 the body is dropped: writes succeed
+					// until the request closed.
+					if nodeerr.Code(err) != nodeerr.ERR_STREAM_DESTROYED {
+						t.Errorf("write: %v", err)
+					}
+					return
+				}
+			}
+		})
+	}
+	writers.Go(func() {
+		l.waitOut(2)
+		close(answer)
+	})
+	defer writers.Wait()
+	defer cancel() // a failed test unblocks the writers
+	r := collectResult(t, c)
+	if r.status != 200 || string(r.body) != "ok" {
+		t.Fatalf("status %d body %q (events %s)", r.status, r.body, names(r.events))
+	}
+	writers.Wait()
+	if err := c.End(ctx, nil); err != nil && nodeerr.Code(err) != nodeerr.ERR_STREAM_DESTROYED {
+		t.Errorf("end: %v", err)
+	}
+	l.checkAllReturned()
 }

@@ -303,7 +303,7 @@ func (c *ClientRequest) flushLocked() {
 				bufs, c.pend = splitTail(bufs, inflightFinishBytes)
 			}
 		}
-		conn := c.conn
+		conn, attempt := c.conn, c.attemptGen
 		c.flushing = true
 		c.inflightBytes = 0
 		for _, b := range bufs {
@@ -314,6 +314,14 @@ func (c *ClientRequest) flushLocked() {
 		_, err := bufs.WriteTo(conn)
 		c.mu.Lock()
 		c.flushing, c.inflightEnd = false, false
+		if c.attemptGen != attempt {
+			// A redirect, retry or login started a new attempt during the
+			// write: its outcome (often a failure: the old socket was
+			// closed under it) is the old attempt's, and none of the
+			// counts below are the new one's. Flush the new queue, if any.
+			c.cond.Broadcast()
+			continue
+		}
 		if err != nil {
 			// The read side sees the same failure and reports it; writers
 			// get it here.

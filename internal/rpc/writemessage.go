@@ -1,6 +1,9 @@
 package rpc
 
 import (
+	"bytes"
+	"sync/atomic"
+
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -13,16 +16,27 @@ import (
 // Body chunks received in place. A streamed upload moves every body byte
 // through a Write or Exchange message; proto.Unmarshal copies each chunk
 // into a fresh slice (256 KiB per message at the usual chunk size), which
-// was most of an upload's garbage. The messages below keep the chunk in the
-// buffer gRPC received it in instead, and the chunk is lent to the request
-// (httpengine's WriteBorrowed), which gives the buffer back once the bytes
-// are written.
+// was most of an upload's garbage. The messages below keep a large chunk
+// in the pooled buffer gRPC gathered the message into instead (its frames
+// are at most 16 KiB, so a large message is gathered, as for any codec),
+// and the chunk is lent to the request (httpengine's WriteBorrowed), which
+// gives the buffer back once the bytes are written.
+//
+// Only a chunk that is most of its message is lent: the request's
+// backpressure counts the chunk's bytes, so a small chunk riding in a
+// large message (unknown fields, or a split view of a larger frame) would
+// pin far more memory than it is charged for. Such a chunk is copied, as
+// proto.Unmarshal would, and the buffer goes back at once.
 //
 // With the gateway's codec (internal/bufpool, installed by serve) gRPC
 // calls UnmarshalBuffers. Under another codec (gRPC's own, in tests that
 // serve without it) the embedded message is the proto.Message that gets
 // unmarshalled, holding a copy as usual, and lend has nothing to give
 // back.
+
+// minLent is the smallest chunk lent rather than copied: below it the
+// copy is cheap and its garbage small.
+const minLent = 32 << 10
 
 // lentChunk is the buffer a received message's chunk points into.
 type lentChunk struct {
@@ -31,7 +45,8 @@ type lentChunk struct {
 
 // receive decodes data into m, with the bytes field fd pointing into the
 // buffer that holds the message whole (data's own, or a pooled copy when
-// gRPC received it in frames); the buffer is kept while it does.
+// gRPC received it in frames) when the chunk is large and most of the
+// message; the buffer is kept while it does. Otherwise the chunk is a copy.
 func (l *lentChunk) receive(data mem.BufferSlice, pool mem.BufferPool, m proto.Message, fd protoreflect.FieldDescriptor) error {
 	buf := data.MaterializeToBuffer(pool)
 	aliased, err := unmarshalLending(buf.ReadOnlyData(), m, fd)
@@ -39,20 +54,33 @@ func (l *lentChunk) receive(data mem.BufferSlice, pool mem.BufferPool, m proto.M
 		buf.Free()
 		return err
 	}
+	r := m.ProtoReflect()
+	if chunk := r.Get(fd).Bytes(); len(chunk) < minLent || len(chunk) < buf.Len()/2 {
+		r.Set(fd, protoreflect.ValueOfBytes(bytes.Clone(chunk)))
+		buf.Free()
+		return nil
+	}
 	l.held = buf
 	return nil
 }
 
 // lend returns the func that gives the chunk's buffer back, to be called
-// once when nothing reads the chunk any more (a no-op when the chunk is a
+// when nothing reads the chunk any more (a no-op when the chunk is a
 // copy). The message lets go of the buffer: the func is its only way back.
+// A second call does nothing: freeing a gRPC buffer twice could free it
+// for whoever got it from the pool after the first.
 func (l *lentChunk) lend() func() {
 	buf := l.held
 	if buf == nil {
 		return func() {}
 	}
 	l.held = nil
-	return buf.Free
+	var done atomic.Bool
+	return func() {
+		if done.CompareAndSwap(false, true) {
+			buf.Free()
+		}
+	}
 }
 
 // writeMessage is a received WriteRequest whose chunk is lent.
@@ -112,6 +140,7 @@ func unmarshalLending(b []byte, m proto.Message, fd protoreflect.FieldDescriptor
 		if num == fd.Number() && typ == protowire.BytesType {
 			skipped = skipped || start >= 0
 			alias, _ = protowire.ConsumeBytes(b[i+n : i+n+v])
+			alias = alias[:len(alias):len(alias)] // an append must not run into b
 			start, end = i, i+n+v
 		}
 		i += n + v

@@ -108,10 +108,12 @@ type countingPool struct {
 func (p *countingPool) Get(n int) *[]byte { p.got++; return p.BufferPool.Get(n) }
 func (p *countingPool) Put(b *[]byte)     { p.put++; p.BufferPool.Put(b) }
 
-// TestWriteMessageHoldsItsBuffer: a chunk received in frames is gathered
-// into one pooled buffer that the message keeps, without a copy of its
-// own, until the func lend returns is called; a message without a chunk
-// keeps nothing; a refused one frees what it took.
+// TestWriteMessageHoldsItsBuffer: a large chunk is lent from the buffer
+// its message was gathered into (frames), or from the one buffer it came
+// in, without a copy of its own, until the func lend returns is called
+// (once: a second call frees nothing); a small chunk, or one that is a
+// small part of its message, is a copy and nothing is held; a refused
+// message frees what it took.
 func TestWriteMessageHoldsItsBuffer(t *testing.T) {
 	pool := &countingPool{BufferPool: mem.NewTieredBufferPool(64 << 10)}
 	frames := func(b []byte) mem.BufferSlice {
@@ -123,48 +125,68 @@ func TestWriteMessageHoldsItsBuffer(t *testing.T) {
 		}
 		return s
 	}
+	whole := func(b []byte) mem.BufferSlice { return mem.BufferSlice{mem.Copy(b, pool)} }
 	chunk := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // 128 KiB
-	wire, err := proto.Marshal(&pb.WriteRequest{RequestId: "r", Chunk: chunk, End: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	wire := mustMarshal(t, &pb.WriteRequest{RequestId: "r", Chunk: chunk, End: true})
+	// A 1 KiB chunk in a message made large by an unknown field.
+	padded := protowire.AppendBytes(protowire.AppendTag(mustMarshal(t, &pb.WriteRequest{Chunk: chunk[:1<<10]}),
+		15, protowire.BytesType), make([]byte, 1<<20))
 
-	data := frames(wire)
-	var m writeMessage
-	if err := m.UnmarshalBuffers(data, pool); err != nil {
-		t.Fatal(err)
-	}
-	data.Free() // as gRPC does once Unmarshal returned
-	if m.RequestId != "r" || !m.End || !bytes.Equal(m.Chunk, chunk) {
-		t.Fatalf("decoded %q end=%v, %d chunk bytes", m.RequestId, m.End, len(m.Chunk))
-	}
-	if pool.got != pool.put+1 {
-		t.Fatalf("pool: %d out, %d back; want the message holding one", pool.got, pool.put)
-	}
-	release := m.lend()
-	if pool.got != pool.put+1 {
-		t.Fatal("lend gave the buffer back")
-	}
-	release()
-	if pool.got != pool.put {
-		t.Fatalf("pool: %d out, %d back after release", pool.got, pool.put)
-	}
-
-	for name, b := range map[string][]byte{
-		"no chunk": mustMarshal(t, &pb.WriteRequest{RequestId: "r", End: true}),
-		"refused":  append(bytes.Clone(wire[:len(wire)-1]), 0x80), // a truncated varint
+	for _, tc := range []struct {
+		name  string
+		split func([]byte) mem.BufferSlice // how gRPC received the message
+		wire  []byte
+		chunk []byte
+		lent  bool
+	}{
+		{"frames", frames, wire, chunk, true},
+		{"one buffer", whole, wire, chunk, true},
+		{"small chunk", frames, mustMarshal(t, &pb.WriteRequest{Chunk: chunk[:4<<10]}), chunk[:4<<10], false},
+		{"small part of its message", frames, padded, chunk[:1<<10], false},
 	} {
-		data := frames(b)
+		data := tc.split(tc.wire)
 		var m writeMessage
-		err := m.UnmarshalBuffers(data, pool)
-		data.Free()
-		if (err != nil) != (name == "refused") {
-			t.Fatalf("%s: %v", name, err)
+		if err := m.UnmarshalBuffers(data, pool); err != nil {
+			t.Fatal(err)
 		}
-		m.lend()()
+		data.Free() // as gRPC does once Unmarshal returned
+		if !bytes.Equal(m.Chunk, tc.chunk) {
+			t.Fatalf("%s: decoded %d chunk bytes, want %d", tc.name, len(m.Chunk), len(tc.chunk))
+		}
+		if held := pool.got - pool.put; held != map[bool]int{true: 1}[tc.lent] {
+			t.Fatalf("%s: the message holds %d buffers, lent %v", tc.name, held, tc.lent)
+		}
+		if !tc.lent {
+			continue
+		}
+		release := m.lend()
+		if pool.got != pool.put+1 {
+			t.Fatalf("%s: lend gave the buffer back", tc.name)
+		}
+		release()
+		// gRPC reuses buffer objects: a second Free would free the next
+		// buffer's, here other's.
+		other := mem.Copy(chunk, pool)
+		release()
+		if got := other.ReadOnlyData(); pool.got != pool.put+1 || !bytes.Equal(got, chunk) {
+			t.Fatalf("%s: a second release freed another buffer", tc.name)
+		}
+		other.Free()
 		if pool.got != pool.put {
-			t.Fatalf("%s: pool: %d out, %d back", name, pool.got, pool.put)
+			t.Fatalf("%s: pool: %d out, %d back after release (twice)", tc.name, pool.got, pool.put)
 		}
+	}
+
+	data := frames(append(bytes.Clone(wire[:len(wire)-1]), 0x80)) // a truncated varint
+	var m writeMessage
+	err := m.UnmarshalBuffers(data, pool)
+	data.Free()
+	if err == nil {
+		t.Fatal("a truncated message was accepted")
+	}
+	m.lend()()
+	if pool.got != pool.put {
+		t.Fatalf("refused: pool: %d out, %d back", pool.got, pool.put)
 	}
 }
 
