@@ -32,7 +32,7 @@ func benchServer(b *testing.B) *httptest.Server {
 func engineGet(b *testing.B, a *agentpool.Agent, host string, port int, path string) int {
 	// One reader that keeps nothing: the buffers can be recycled, as Fetch
 	// does.
-	c, err := httpengine.Request(a, false, httpengine.Options{Host: host, Port: port, Path: path, RecycleBodyBuffers: true}, 0)
+	c, err := httpengine.Request(a, false, httpengine.Options{Host: host, Port: port, Path: path, BodyBuffers: httpengine.BodyBuffersSingleReader}, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -89,8 +89,13 @@ type Event struct {
 	Login *LoginInfo
 
 	// buf is the pooled buffer behind Data, when Data is one, for the log
-	// to recycle (see Options.RecycleBodyBuffers).
-	buf *[]byte
+	// to reuse (see BodyBufferMode). In an event returned by NextHeld it
+	// says which buffer Done gives back. holds and escaped are the log's
+	// record, in its own copy of the event, of the readers of buf:
+	// NextHeld's not yet Done, and whether a plain Next read it.
+	buf     *[]byte
+	holds   int32
+	escaped bool
 }
 
 // String renders "target:name" for logs and tests, e.g. "res:data".

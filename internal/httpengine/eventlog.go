@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,11 +48,13 @@ type EventLog struct {
 	// appended, the log finishes, or a read makes room. Waiters create it
 	// (waitChanLocked), so appending allocates no channel while nobody waits.
 	wake chan struct{}
-	// recycle: data buffers go back to the pool once a later event is read
-	// (single reader; see Options.RecycleBodyBuffers). recycled is the
-	// sequence number below which that was done.
-	recycle  bool
-	recycled uint64
+	// mode says when data buffers go back to the pool (BodyBufferMode).
+	// SingleReader: once a later event is read; recycled is the sequence
+	// number below which that was done. Held: lingering counts the holds
+	// on the buffers of events that left the log while held.
+	mode      BodyBufferMode
+	recycled  uint64
+	lingering map[*[]byte]int32
 }
 
 // NewEventLog returns an empty log whose undelivered body data is bounded by
@@ -153,6 +156,71 @@ func (l *EventLog) WaitRoom(done <-chan struct{}) bool {
 // appended. It returns io.EOF when the log finished before seq, ErrEventGone
 // when seq was dropped, or ctx's error.
 func (l *EventLog) Next(ctx context.Context, seq uint64) (Event, error) {
+	return l.next(ctx, seq, false)
+}
+
+// NextHeld is Next for a reader that calls Done(&ev) once it no longer
+// reads ev.Data (with BodyBuffersHeld the buffer is reused after that). A
+// reader must not call Done for an event it still reads, nor twice.
+func (l *EventLog) NextHeld(ctx context.Context, seq uint64) (Event, error) {
+	return l.next(ctx, seq, true)
+}
+
+// Done ends the hold NextHeld took on ev's buffer: it goes back to the
+// pool if its event already left the log and nobody else holds it. A
+// no-op for an event without one (not data, or not BodyBuffersHeld).
+func (l *EventLog) Done(ev *Event) {
+	buf := ev.buf
+	if buf == nil {
+		return
+	}
+	ev.buf = nil
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ev.Seq >= l.base {
+		if i := ev.Seq - l.base; i < uint64(len(l.events)) && l.events[i].buf == buf {
+			l.events[i].holds--
+			return
+		}
+	}
+	n, ok := l.lingering[buf]
+	switch {
+	case !ok: // not ours to give back (cannot happen: a held buffer lingers)
+	case n > 1:
+		l.lingering[buf] = n - 1
+	default:
+		delete(l.lingering, buf)
+		reuse(buf)
+	}
+}
+
+// heldReused counts the buffers BodyBuffersHeld gave back (for tests).
+var heldReused atomic.Uint64
+
+func reuse(buf *[]byte) {
+	heldReused.Add(1)
+	chunkPool.Put(buf)
+}
+
+// leaveLocked is called for each event leaving the log. With
+// BodyBuffersHeld its buffer goes back to the pool unless a reader holds it
+// (it lingers until the last Done) or a plain Next read it (it is never
+// reused). The other modes give buffers back where they know it is safe.
+func (l *EventLog) leaveLocked(ev *Event) {
+	if l.mode != BodyBuffersHeld || ev.buf == nil || ev.escaped {
+		return
+	}
+	if ev.holds > 0 {
+		if l.lingering == nil {
+			l.lingering = map[*[]byte]int32{}
+		}
+		l.lingering[ev.buf] = ev.holds
+		return
+	}
+	reuse(ev.buf)
+}
+
+func (l *EventLog) next(ctx context.Context, seq uint64, hold bool) (Event, error) {
 	if seq == 0 {
 		seq = 1
 	}
@@ -163,8 +231,17 @@ func (l *EventLog) Next(ctx context.Context, seq uint64) (Event, error) {
 			return Event{}, ErrEventGone
 		}
 		if i := seq - l.base; i < uint64(len(l.events)) {
-			ev := l.events[i]
-			ev.buf = nil
+			slot := &l.events[i]
+			ev := *slot
+			ev.buf, ev.holds, ev.escaped = nil, 0, false
+			if slot.buf != nil && l.mode == BodyBuffersHeld {
+				if hold {
+					slot.holds++
+					ev.buf = slot.buf
+				} else {
+					slot.escaped = true
+				}
+			}
 			l.recycleBeforeLocked(seq)
 			l.deliverLocked(seq)
 			l.mu.Unlock()
@@ -201,6 +278,7 @@ func (l *EventLog) deliverLocked(seq uint64) {
 	for len(l.events) > 0 && l.base <= l.delivered &&
 		(l.retained > l.limit || len(l.events) > maxRetainedEvents) {
 		l.retained -= heldBytes(&l.events[0])
+		l.leaveLocked(&l.events[0])
 		l.events[0] = Event{}
 		l.events = l.events[1:]
 		l.base++
@@ -214,7 +292,7 @@ func (l *EventLog) deliverLocked(seq uint64) {
 // seq: in recycle mode the one reader is done with them once it asks for
 // seq.
 func (l *EventLog) recycleBeforeLocked(seq uint64) {
-	if !l.recycle {
+	if l.mode != BodyBuffersSingleReader {
 		return
 	}
 	for s := max(l.recycled, l.base); s < seq && s-l.base < uint64(len(l.events)); s++ {
@@ -246,8 +324,10 @@ func (l *EventLog) DropDelivered() {
 	n := 0
 	for n < len(l.events) && l.base+uint64(n) <= l.delivered {
 		ev := &l.events[n]
-		if ev.buf != nil {
-			chunkPool.Put(ev.buf)
+		if l.mode == BodyBuffersSingleReader && ev.buf != nil {
+			chunkPool.Put(ev.buf) // its one reader is done with the log
+		} else {
+			l.leaveLocked(ev)
 		}
 		l.retained -= heldBytes(ev)
 		*ev = Event{}

@@ -18,3 +18,7 @@ func SetAcquiredHook(t testing.TB, f func()) {
 	testHookAcquired.Store(&f)
 	t.Cleanup(func() { testHookAcquired.Store(nil) })
 }
+
+// HeldBuffersReused is how many read buffers BodyBuffersHeld logs have
+// given back so far (all requests).
+func HeldBuffersReused() uint64 { return heldReused.Load() }

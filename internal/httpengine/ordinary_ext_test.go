@@ -250,9 +250,9 @@ func TestLargeBodies(t *testing.T) {
 	_, _ = io.Copy(want, &deterministic{n: size})
 	wantSum := fmt.Sprintf("%x", want.Sum(nil))
 
-	for _, recycle := range []bool{false, true} {
-		t.Run(fmt.Sprintf("download recycle=%v", recycle), func(t *testing.T) {
-			download(t, a, httpengine.Options{Host: host, Port: port, RecycleBodyBuffers: recycle}, size, wantSum)
+	for _, mode := range []httpengine.BodyBufferMode{httpengine.BodyBuffersOwned, httpengine.BodyBuffersSingleReader, httpengine.BodyBuffersHeld} {
+		t.Run(fmt.Sprintf("download body buffers %d", mode), func(t *testing.T) {
+			download(t, a, httpengine.Options{Host: host, Port: port, BodyBuffers: mode}, size, wantSum)
 		})
 	}
 	t.Run("upload", func(t *testing.T) {
@@ -380,14 +380,15 @@ func download(t *testing.T, a *agentpool.Agent, o httpengine.Options, size int, 
 	}
 }
 
-// streamEvents reads every event, calling fn on each before the next read.
+// streamEvents reads every event (NextHeld), calling fn on each before
+// the next read, then Done.
 func streamEvents(t *testing.T, c *httpengine.ClientRequest, fn func(httpengine.Event)) []httpengine.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out []httpengine.Event
 	for seq := uint64(1); ; seq++ {
-		ev, err := c.Events().Next(ctx, seq)
+		ev, err := c.Events().NextHeld(ctx, seq)
 		if errors.Is(err, io.EOF) {
 			return out
 		}
@@ -395,6 +396,7 @@ func streamEvents(t *testing.T, c *httpengine.ClientRequest, fn func(httpengine.
 			t.Fatal(err)
 		}
 		fn(ev)
+		c.Events().Done(&ev)
 		ev.Data = nil
 		out = append(out, ev)
 	}

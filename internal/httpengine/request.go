@@ -142,7 +142,7 @@ func Request(agent *agentpool.Agent, oneTime bool, o Options, bufferBytes int) (
 		replayable:    true,
 	}
 	c.cond.L = &c.mu
-	c.log.recycle = o.RecycleBodyBuffers
+	c.log.mode = o.BodyBuffers
 	if err := c.applyProxy(r); err != nil {
 		return nil, err
 	}

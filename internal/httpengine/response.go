@@ -131,7 +131,7 @@ func (c *ClientRequest) readResponse(br *bufio.Reader) {
 			}
 			c.resBytes += uint64(n)
 			ev := Event{Kind: EventData, Target: TargetResponse, Data: data, Bytes: c.resBytes}
-			if c.log.recycle {
+			if c.log.mode != BodyBuffersOwned {
 				ev.buf = handed
 			}
 			c.emitLocked(ev)

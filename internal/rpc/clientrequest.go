@@ -146,6 +146,9 @@ func (s *Service) newHandle(ctx context.Context, o *pb.RequestOptions) (*handle,
 		return nil, err
 	}
 	sp.forHandle = true
+	// The handle's readers (Events, Exchange) read with NextHeld and give
+	// each event back once sent, so the read buffers are reused.
+	sp.opts.BodyBuffers = httpengine.BodyBuffersHeld
 	if err := s.handles.reserve(); err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func (c *clientRequestService) Events(in *pb.EventsRequest, stream grpc.ServerSt
 	ctx := stream.Context()
 	log := h.req.Events()
 	for seq := max(in.GetFromSeq(), 1); ; seq++ {
-		ev, err := log.Next(ctx, seq)
+		ev, err := log.NextHeld(ctx, seq)
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF):
@@ -41,12 +41,15 @@ func (c *clientRequestService) Events(in *pb.EventsRequest, stream grpc.ServerSt
 			return toStatus(err)
 		}
 		if err := c.svc.admitEvent(h, &ev); err != nil {
+			log.Done(&ev)
 			// Past the response body bound: the request was destroyed and
 			// nothing more of it is for delivery.
 			c.svc.handles.noteFinished(h, true)
 			return toStatus(err)
 		}
-		if err := stream.Send(&pb.EventsResponse{Event: eventToProto(&ev, h.join, h.agentName)}); err != nil {
+		err = stream.Send(&pb.EventsResponse{Event: eventToProto(&ev, h.join, h.agentName)})
+		log.Done(&ev) // Send marshalled the event: its data buffer may be reused
+		if err != nil {
 			h.req.Cancel(err)
 			return err
 		}

@@ -96,7 +96,7 @@ func (c *clientRequestService) Exchange(stream grpc.BidiStreamingServer[pb.Excha
 
 	log := h.req.Events()
 	for seq := uint64(1); ; seq++ {
-		ev, err := log.Next(ctx, seq)
+		ev, err := log.NextHeld(ctx, seq)
 		if errors.Is(err, io.EOF) {
 			return h.streamEnd()
 		}
@@ -105,9 +105,12 @@ func (c *clientRequestService) Exchange(stream grpc.BidiStreamingServer[pb.Excha
 			return toStatus(err)
 		}
 		if err := c.svc.admitEvent(h, &ev); err != nil {
+			log.Done(&ev)
 			return toStatus(err) // past the response body bound
 		}
-		if err := x.send(&pb.ExchangeResponse{Kind: &pb.ExchangeResponse_Event{Event: eventToProto(&ev, h.join, h.agentName)}}); err != nil {
+		err = x.send(&pb.ExchangeResponse{Kind: &pb.ExchangeResponse_Event{Event: eventToProto(&ev, h.join, h.agentName)}})
+		log.Done(&ev) // send marshalled the event: its data buffer may be reused
+		if err != nil {
 			h.req.Cancel(err)
 			return err
 		}

@@ -50,7 +50,7 @@ func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResp
 	sp.opts.URL, sp.opts.Method, sp.opts.Headers, sp.agent = in.GetUrl(), in.GetMethod(), headersFromProto(in.GetHeaders()), in.GetAgent()
 	// Fetch is the one reader of its events and copies each chunk out
 	// before reading on: the chunk buffers can be recycled.
-	sp.opts.RecycleBodyBuffers = true
+	sp.opts.BodyBuffers = httpengine.BodyBuffersSingleReader
 	if sp.opts.Redirect == httpengine.RedirectDeferred {
 		return nil, badArgument("Fetch cannot answer a deferred redirect: use follow, error or manual, or Exchange")
 	}
