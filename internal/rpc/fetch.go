@@ -38,6 +38,17 @@ func (c *clientRequestService) Fetch(ctx context.Context, in *pb.FetchRequest) (
 	return resp, nil
 }
 
+// endBody is request.end(body); a failure to write shows as an error
+// event. A lent body (release not nil, see fetchbody.go) goes back once
+// written.
+func endBody(ctx context.Context, cr *httpengine.ClientRequest, body []byte, release func()) {
+	if release != nil {
+		_ = cr.EndBorrowed(ctx, body, release)
+		return
+	}
+	_ = cr.End(ctx, body)
+}
+
 func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResponse, error) {
 	o := in.GetOptions()
 	if o.GetUrl() != "" || o.GetMethod() != "" || len(o.GetHeaders()) > 0 || o.GetAgent() != "" {
@@ -82,13 +93,13 @@ func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResp
 			<-endDone
 		}
 	}()
-	if body := in.GetBody(); len(body) <= inlineEndBytes {
-		_ = cr.End(ctx, body) // a failure to write shows as an error event
+	if body, release := in.GetBody(), takeLentBody(ctx); len(body) <= inlineEndBytes {
+		endBody(ctx, cr, body, release)
 	} else {
 		endDone = make(chan struct{})
 		go func() {
 			defer close(endDone)
-			_ = cr.End(ctx, body)
+			endBody(ctx, cr, body, release)
 		}()
 	}
 

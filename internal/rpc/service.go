@@ -138,7 +138,9 @@ func New(o Options) *Service {
 
 // Register registers ClientRequestService and AgentService on s.
 func (s *Service) Register(r grpc.ServiceRegistrar) {
-	pb.RegisterClientRequestServiceServer(r, ownedService{&clientRequestService{svc: s}})
+	// As pb.RegisterClientRequestServiceServer, with Fetch bodies lent
+	// (fetchbody.go).
+	r.RegisterService(clientRequestServiceDesc(), ownedService{&clientRequestService{svc: s}})
 	pb.RegisterAgentServiceServer(r, &agentService{svc: s})
 }
 

@@ -92,6 +92,7 @@ type writeMessage struct {
 var (
 	_ bufpool.BufferUnmarshaler = (*writeMessage)(nil)
 	_ bufpool.BufferUnmarshaler = (*exchangeMessage)(nil)
+	_ bufpool.BufferUnmarshaler = (*fetchMessage)(nil)
 
 	writeChunkField    = (*pb.WriteRequest)(nil).ProtoReflect().Descriptor().Fields().ByName("chunk")
 	exchangeWriteField = (*pb.ExchangeRequest)(nil).ProtoReflect().Descriptor().Fields().ByName("write")
