@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,13 +60,18 @@ func TestHeldBodyBuffers(t *testing.T) {
 	host, port := hostPort(t, srv.URL)
 	a := keepAliveAgent(t)
 
+	// The observer reads each chunk too, as OnEvent may, while readers
+	// deliver it.
+	o := &checkingObserver{}
 	reusedBefore := httpengine.HeldBuffersReused()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
 	for salt := range 3 {
+		// A log bound under one read buffer: a chunk leaves the log as soon
+		// as it is delivered, while the other reader may still hold it.
 		c, err := httpengine.Request(a, false, httpengine.Options{Host: host, Port: port,
-			Path: "/?salt=" + strconv.Itoa(salt), BodyBuffers: httpengine.BodyBuffersHeld}, 0)
+			Path: "/?salt=" + strconv.Itoa(salt), BodyBuffers: httpengine.BodyBuffersHeld, Observer: o}, 64<<10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,6 +94,9 @@ func TestHeldBodyBuffers(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	if err := o.err.Load(); err != nil {
+		t.Errorf("observer: %v", *err)
+	}
 	if httpengine.HeldBuffersReused() == reusedBefore {
 		t.Error("no read buffer was reused")
 	}
@@ -103,7 +113,13 @@ func readHeld(ctx context.Context, c *httpengine.ClientRequest, salt int) error 
 		if err != nil {
 			return err
 		}
+		// Check, let others run, check again: a buffer reused while held
+		// would have changed in between.
 		err = checkChunk(salt, &ev)
+		runtime.Gosched()
+		if err == nil {
+			err = checkChunk(salt, &ev)
+		}
 		c.Events().Done(&ev)
 		if err != nil {
 			return err
@@ -131,4 +147,29 @@ func readKept(ctx context.Context, c *httpengine.ClientRequest, salt int) error 
 		}
 	}
 	return nil
+}
+
+// checkingObserver checks each data event's bytes as OnEvent sees them,
+// twice with a yield between. Its requests' salt is in the path.
+type checkingObserver struct {
+	err atomic.Pointer[error]
+}
+
+func (o *checkingObserver) OnEvent(ev httpengine.Event) {
+	if ev.Kind != httpengine.EventData || len(ev.Data) == 0 {
+		return
+	}
+	// The salt is not in the event: check that the chunk is one of the
+	// three downloads' at its offset, the same one both times.
+	salt := -1
+	for s := range 3 {
+		if checkChunk(s, &ev) == nil {
+			salt = s
+		}
+	}
+	runtime.Gosched()
+	if salt < 0 || checkChunk(salt, &ev) != nil {
+		err := fmt.Errorf("the data at %d changed under OnEvent", int(ev.Bytes)-len(ev.Data))
+		o.err.CompareAndSwap(nil, &err)
+	}
 }

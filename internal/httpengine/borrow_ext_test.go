@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -365,16 +366,38 @@ func TestWriteBorrowedReturnsOnFailure(t *testing.T) {
 	})
 }
 
-// TestRedirectWhileUploadBlocked: a 303 answered while the upload's write
-// is stuck (the server reads no body) starts the GET to the new target;
-// the old write's failure, when the old socket is closed, belongs to the
-// old attempt: it must not fail the new one nor the writes (the body is
-// dropped from then on; once the request closed they fail as destroyed),
-// and the lent chunks all come back.
+// TestRedirectWhileUploadBlocked: a 303 answered while an upload's write
+// is in progress (held there by a test hook) starts the GET to the new
+// target, at once or at FollowRedirect; the old write's failure (the old
+// socket was closed under it) belongs to the old attempt: it must fail
+// neither the new attempt nor the writer (the body is dropped from then
+// on), and the lent chunk comes back.
 func TestRedirectWhileUploadBlocked(t *testing.T) {
-	testutil.CheckLeaks(t)
-	answer := make(chan struct{})
+	for _, mode := range []httpengine.RedirectMode{httpengine.RedirectFollow, httpengine.RedirectDeferred} {
+		t.Run(map[httpengine.RedirectMode]string{httpengine.RedirectFollow: "follow", httpengine.RedirectDeferred: "deferred"}[mode], func(t *testing.T) {
+			testutil.CheckLeaks(t)
+			// The hook can hold only a write made by the writer: one made
+			// by the socket's goroutine as it connects (which then reads
+			// the response) would hold the 303 back too. When that
+			// happened, try again.
+			for try := 0; ; try++ {
+				if redirectDuringWrite(t, mode) {
+					return
+				}
+				if try == 10 {
+					t.Fatal("the body was never written by the writer")
+				}
+			}
+		})
+	}
+}
+
+// redirectDuringWrite runs TestRedirectWhileUploadBlocked once; it reports
+// false, having checked nothing, when the body's write was not the
+// writer's.
+func redirectDuringWrite(t *testing.T, mode httpengine.RedirectMode) bool {
 	var first atomic.Bool
+	gotHead, answer := make(chan struct{}), make(chan struct{})
 	u := testutil.NewUpstream(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		line, err := br.ReadString('\n')
@@ -382,7 +405,8 @@ func TestRedirectWhileUploadBlocked(t *testing.T) {
 			return
 		}
 		if first.CompareAndSwap(false, true) {
-			<-answer // once the upload is stuck: nothing of the body is read
+			close(gotHead)
+			<-answer // once the body's write is in progress
 			_, _ = io.WriteString(c, "HTTP/1.1 303 See Other\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n")
 			_, _ = io.Copy(io.Discard, br) // until the client closes
 			return
@@ -391,48 +415,67 @@ func TestRedirectWhileUploadBlocked(t *testing.T) {
 			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 		}
 	})
-	const chunk, perWriter = 256 << 10, 64
-	c, err := httpengine.Request(keepAliveAgent(t), false, httpengine.Options{Host: "127.0.0.1", Port: u.Port, Method: "POST",
-		Path: "/a", Redirect: httpengine.RedirectFollow,
-		Headers: []httpengine.Header{{Name: "Content-Length", Value: strconv.Itoa(2 * perWriter * chunk)}}}, 0)
+	defer u.Close()
+	const bodyLen = 50
+	c, err := httpengine.Request(keepAliveAgent(t), false, httpengine.Options{Host: "127.0.0.1", Port: u.Port,
+		Method: "POST", Path: "/a", Redirect: mode,
+		Headers: []httpengine.Header{{Name: "Content-Length", Value: strconv.Itoa(bodyLen)}}}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	// Two writers: two chunks out at once means one is in a write that
-	// the server does not drain and the other waits behind it. Then the
-	// server answers.
-	l := newLender(t)
-	var writers sync.WaitGroup
-	for range 2 {
-		writers.Go(func() {
-			for range perWriter {
-				p, rel := l.chunk(pattern(chunk))
-				if err := c.WriteBorrowed(ctx, p, rel); err != nil {
-					// After the 303 the body is dropped: writes succeed
-					// until the request closed.
-					if nodeerr.Code(err) != nodeerr.ERR_STREAM_DESTROYED {
-						t.Errorf("write: %v", err)
-					}
-					return
-				}
+	// The head goes out alone; the body's write waits in the hook while
+	// the server answers 303, until the test lets it go.
+	entered, proceed, onSocket := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	httpengine.SetBeforeWriteHook(t, func(n int) {
+		if n != bodyLen {
+			return
+		}
+		once.Do(func() {
+			if strings.Contains(string(debug.Stack()), "OnConnect") {
+				close(onSocket)
+				return
 			}
+			close(entered)
+			<-proceed
 		})
-	}
-	writers.Go(func() {
-		l.waitOut(2)
-		close(answer)
 	})
-	defer writers.Wait()
-	defer cancel() // a failed test unblocks the writers
+	if err := c.FlushHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	recvOrFail(t, gotHead, "the head")
+	l := newLender(t)
+	wrote := make(chan error, 1)
+	go func() {
+		p, rel := l.chunk(pattern(bodyLen))
+		wrote <- c.WriteBorrowed(context.Background(), p, rel)
+	}()
+	select {
+	case <-entered:
+	case <-onSocket:
+		close(answer)
+		c.Destroy(nil)
+		events(t, c)
+		<-wrote
+		return false
+	case <-time.After(10 * time.Second):
+		t.Fatal("the body was never written")
+	}
+	close(answer)
+	waitEvent(t, c, httpengine.EventRedirect, httpengine.TargetRequest)
+	close(proceed)
+	if mode == httpengine.RedirectDeferred {
+		if err := c.FollowRedirect(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := collectResult(t, c)
 	if r.status != 200 || string(r.body) != "ok" {
 		t.Fatalf("status %d body %q (events %s)", r.status, r.body, names(r.events))
 	}
-	writers.Wait()
-	if err := c.End(ctx, nil); err != nil && nodeerr.Code(err) != nodeerr.ERR_STREAM_DESTROYED {
-		t.Errorf("end: %v", err)
+	if err := <-wrote; err != nil && nodeerr.Code(err) != nodeerr.ERR_STREAM_DESTROYED {
+		t.Errorf("write: %v", err)
 	}
 	l.checkAllReturned()
+	return true
 }

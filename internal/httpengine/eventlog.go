@@ -85,16 +85,25 @@ func (l *EventLog) waitChanLocked() chan struct{} {
 
 // Append stamps ev with its sequence number and times, records it and wakes
 // readers. It never blocks.
-func (l *EventLog) Append(ev Event) uint64 { return l.appendStamped(ev).Seq }
+func (l *EventLog) Append(ev Event) uint64 { return l.appendStamped(ev, false).Seq }
 
 // appendStamped is Append returning the event as recorded (seq and times).
-func (l *EventLog) appendStamped(ev Event) Event {
+// With hold, the caller holds the event's buffer as a NextHeld reader
+// would, and calls Done once it no longer reads ev.Data.
+func (l *EventLog) appendStamped(ev Event, hold bool) Event {
 	now := time.Now()
 	l.mu.Lock()
 	ev.Seq = l.base + uint64(len(l.events))
 	ev.Time = now
 	ev.Mono = now.Sub(l.start)
+	ev.holds = 0
+	if hold && ev.buf != nil && l.mode == BodyBuffersHeld {
+		ev.holds = 1
+	}
 	l.events = append(l.events, ev)
+	if ev.holds == 0 {
+		ev.buf = nil // nothing for Done to give back
+	}
 	l.undelivered += len(ev.Data)
 	l.retained += heldBytes(&ev)
 	l.wakeLocked()
@@ -179,7 +188,9 @@ func (l *EventLog) Done(ev *Event) {
 	defer l.mu.Unlock()
 	if ev.Seq >= l.base {
 		if i := ev.Seq - l.base; i < uint64(len(l.events)) && l.events[i].buf == buf {
-			l.events[i].holds--
+			if l.events[i].holds > 0 { // never below zero, even for a misused Done
+				l.events[i].holds--
+			}
 			return
 		}
 	}

@@ -22,3 +22,11 @@ func SetAcquiredHook(t testing.TB, f func()) {
 // HeldBuffersReused is how many read buffers BodyBuffersHeld logs have
 // given back so far (all requests).
 func HeldBuffersReused() uint64 { return heldReused.Load() }
+
+// SetBeforeWriteHook makes f run before each socket write of a request's
+// bytes (without the request's lock; n is the write's size) until the
+// test ends.
+func SetBeforeWriteHook(t testing.TB, f func(n int)) {
+	testHookBeforeWrite.Store(&f)
+	t.Cleanup(func() { testHookBeforeWrite.Store(nil) })
+}

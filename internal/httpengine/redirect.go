@@ -292,6 +292,7 @@ func (c *ClientRequest) nextAttemptLocked(status int, next, base *url.URL) (*res
 // resetAttemptLocked forgets the socket and response of the attempt that
 // just ended, so that nothing of it can be released or emitted twice.
 func (c *ClientRequest) resetAttemptLocked() {
+	c.attemptGen++
 	c.phase = phaseWaiting
 	c.want, c.sock, c.conn, c.reused = nil, nil, nil, false
 	c.resHead, c.resComplete, c.resKeepAlive, c.resBytes = nil, false, false, 0
@@ -311,7 +312,6 @@ func (c *ClientRequest) resetAttemptLocked() {
 func (c *ClientRequest) startAttemptLocked(nr *resolved, keepBody bool, kind AttemptKind) {
 	c.resetAttemptLocked()
 	c.r = nr
-	c.attemptGen++
 	if ao, ok := nr.opts.Observer.(AttemptObserver); ok {
 		ao.OnAttempt(kind, &nr.headers)
 	}

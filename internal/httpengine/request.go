@@ -53,9 +53,10 @@ type ClientRequest struct {
 	reused    bool
 	aborted   bool // abort() was called
 	destroyed bool // destroy(), abort() or a failure
-	// attemptGen counts the attempts started after the first
-	// (startAttemptLocked): an acquire that returns after a newer attempt
-	// began must not store its want over the newer one's.
+	// attemptGen counts the attempts ended (resetAttemptLocked: a
+	// redirect, a login, a retry): an acquire that returns after its
+	// attempt ended must not store its want over a newer one's, and a
+	// socket write that returns after it is not the new attempt's.
 	attemptGen uint64
 	// socket options asked for before the socket was connected.
 	noDelay        *bool
@@ -181,9 +182,14 @@ func (c *ClientRequest) Agent() *agentpool.Agent { return c.agent }
 
 // emitLocked appends an event and shows it to the observer.
 func (c *ClientRequest) emitLocked(ev Event) {
-	ev = c.log.appendStamped(ev)
-	if o := c.r.opts.Observer; o != nil {
+	o := c.r.opts.Observer
+	// The observer may read ev.Data; a reader may deliver the event, and
+	// give its buffer back, meanwhile (appending releases the log's lock):
+	// the observer holds the buffer too until OnEvent returns.
+	ev = c.log.appendStamped(ev, o != nil)
+	if o != nil {
 		o.OnEvent(ev)
+		c.log.Done(&ev)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/httpgateway/httpgateway/internal/httpengine/wire"
 	"github.com/httpgateway/httpgateway/internal/nodeerr"
@@ -311,6 +312,9 @@ func (c *ClientRequest) flushLocked() {
 		}
 		c.inflightEnd = c.ended && len(c.pend) == 0 && gen == c.pendGen
 		c.mu.Unlock()
+		if h := testHookBeforeWrite.Load(); h != nil {
+			(*h)(c.inflightBytes)
+		}
 		_, err := bufs.WriteTo(conn)
 		c.mu.Lock()
 		c.flushing, c.inflightEnd = false, false
@@ -345,6 +349,11 @@ func (c *ClientRequest) flushLocked() {
 		c.maybeReleaseLocked()
 	}
 }
+
+// testHookBeforeWrite is set by tests only: it runs before each socket
+// write (with its size), without mu, so a test can hold a write in
+// progress.
+var testHookBeforeWrite atomic.Pointer[func(n int)]
 
 // maybeFinishLocked emits 'finish' once end() was called and every queued
 // byte was handed to the operating system: after the last flush, or at
