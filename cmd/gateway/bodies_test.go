@@ -135,22 +135,7 @@ func exchangeEcho(ctx context.Context, t *testing.T, client pb.ClientRequestServ
 			return nil
 		}
 	}
-	var got []byte
-	for {
-		m, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return got
-		}
-		if err != nil {
-			t.Errorf("Exchange recv: %v", err)
-			return nil
-		}
-		if e := m.GetEvent(); e.GetError() != nil {
-			t.Errorf("Exchange error event: %v", e.GetError())
-		} else if d := e.GetData(); d != nil {
-			got = append(got, d.GetChunk()...)
-		}
-	}
+	return responseBody(t, "Exchange", st.Recv)
 }
 
 // writeEcho sends body by the handle RPCs (Request, Events, one Write
@@ -186,18 +171,27 @@ func writeEcho(ctx context.Context, t *testing.T, client pb.ClientRequestService
 		t.Errorf("Write stream: %v (ended %v)", err, res.GetEnded())
 		return nil
 	}
+	return responseBody(t, "Events", events.Recv)
+}
+
+// responseBody gathers the response body from the data events a stream
+// (Exchange or Events) receives until it ends; nil after a failure, which
+// it reports with t.Errorf.
+func responseBody[M interface{ GetEvent() *pb.Event }](t *testing.T, what string, recv func() (M, error)) []byte {
+	t.Helper()
 	var got []byte
 	for {
-		m, err := events.Recv()
+		m, err := recv()
 		if errors.Is(err, io.EOF) {
 			return got
 		}
 		if err != nil {
-			t.Errorf("Events recv: %v", err)
+			t.Errorf("%s recv: %v", what, err)
 			return nil
 		}
 		if e := m.GetEvent(); e.GetError() != nil {
-			t.Errorf("error event: %v", e.GetError())
+			t.Errorf("%s error event: %v", what, e.GetError())
+			return nil
 		} else if d := e.GetData(); d != nil {
 			got = append(got, d.GetChunk()...)
 		}
