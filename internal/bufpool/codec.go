@@ -20,12 +20,12 @@ import (
 // to get there, and none of the gateway's does; the check makes it an
 // error instead of a leak, for the price of a comparison. Make one with
 // NewCodec (the zero Codec has no pool).
-type Codec struct{ pool *Pool }
+type Codec struct{ pool mem.BufferPool }
 
 var _ encoding.CodecV2 = Codec{}
 
 // NewCodec returns the codec over p.
-func NewCodec(p *Pool) Codec { return Codec{pool: p} }
+func NewCodec(p mem.BufferPool) Codec { return Codec{pool: p} }
 
 // errSizeChanged is what Marshal returns when the message did not fill
 // the buffer its size called for.

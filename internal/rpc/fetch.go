@@ -93,13 +93,20 @@ func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResp
 			<-endDone
 		}
 	}()
-	if body, release := in.GetBody(), takeLentBody(ctx); len(body) <= inlineEndBytes {
-		endBody(ctx, cr, body, release)
+	reqBody, release := in.GetBody(), takeLentBody(ctx)
+	if release != nil {
+		// The buffer goes back once the body is written, while the call
+		// (and the interceptors holding its message) goes on: the message
+		// must not offer those bytes any more.
+		in.Body = nil
+	}
+	if len(reqBody) <= inlineEndBytes {
+		endBody(ctx, cr, reqBody, release)
 	} else {
 		endDone = make(chan struct{})
 		go func() {
 			defer close(endDone)
-			endBody(ctx, cr, body, release)
+			endBody(ctx, cr, reqBody, release)
 		}()
 	}
 
