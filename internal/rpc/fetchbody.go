@@ -12,7 +12,7 @@ import (
 )
 
 // A Fetch body lent from gRPC's buffer, as Write and Exchange chunks are
-// (writemessage.go). Fetch is a unary call, whose message the generated
+// (lentchunk.go). Fetch is a unary call, whose message the generated
 // handler decodes into a *pb.FetchRequest: the service is registered with
 // its own Fetch handler (fetchHandler), which decodes a fetchMessage and
 // passes its lent body down in the context. The request takes the body
