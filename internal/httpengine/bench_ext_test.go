@@ -30,9 +30,8 @@ func benchServer(b *testing.B) *httptest.Server {
 
 // engineGet does one request and drains its events, as a consumer would.
 func engineGet(b *testing.B, a *agentpool.Agent, host string, port int, path string) int {
-	// One reader that keeps nothing: the buffers can be recycled, as Fetch
-	// does.
-	c, err := httpengine.Request(a, false, httpengine.Options{Host: host, Port: port, Path: path, BodyBuffers: httpengine.BodyBuffersSingleReader}, 0)
+	// One reader that keeps nothing: the buffers are reused, as for Fetch.
+	c, err := httpengine.Request(a, false, httpengine.Options{Host: host, Port: port, Path: path, ReuseBodyBuffers: true}, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,8 +41,9 @@ func engineGet(b *testing.B, a *agentpool.Agent, host string, port int, path str
 	}
 	n := 0
 	for seq := uint64(1); ; seq++ {
-		ev, err := c.Events().Next(ctx, seq)
+		ev, err := c.Events().NextHeld(ctx, seq)
 		if err == io.EOF {
+			c.Events().DropDelivered()
 			return n
 		}
 		if err != nil {
@@ -55,6 +55,7 @@ func engineGet(b *testing.B, a *agentpool.Agent, host string, port int, path str
 		case httpengine.EventError:
 			b.Fatal(ev.Err)
 		}
+		c.Events().Done(&ev)
 	}
 }
 

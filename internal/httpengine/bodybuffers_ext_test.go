@@ -36,7 +36,7 @@ func checkChunk(salt int, ev *httpengine.Event) error {
 	return nil
 }
 
-// TestHeldBodyBuffers: with BodyBuffersHeld, a data event's read buffer
+// TestHeldBodyBuffers: with ReuseBodyBuffers, a data event's read buffer
 // is reused only once its event left the log and no reader holds it.
 // Three downloads run at once (so a buffer given back is soon read into by
 // another response), each read by two NextHeld readers, and one also by a
@@ -63,7 +63,7 @@ func TestHeldBodyBuffers(t *testing.T) {
 	// The observer reads each chunk too, as OnEvent may, while readers
 	// deliver it.
 	o := &checkingObserver{}
-	reusedBefore := httpengine.HeldBuffersReused()
+	reusedBefore := httpengine.BuffersReused()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -71,7 +71,7 @@ func TestHeldBodyBuffers(t *testing.T) {
 		// A log bound under one read buffer: a chunk leaves the log as soon
 		// as it is delivered, while the other reader may still hold it.
 		c, err := httpengine.Request(a, false, httpengine.Options{Host: host, Port: port,
-			Path: "/?salt=" + strconv.Itoa(salt), BodyBuffers: httpengine.BodyBuffersHeld, Observer: o}, 64<<10)
+			Path: "/?salt=" + strconv.Itoa(salt), ReuseBodyBuffers: true, Observer: o}, 64<<10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestHeldBodyBuffers(t *testing.T) {
 	if err := o.err.Load(); err != nil {
 		t.Errorf("observer: %v", *err)
 	}
-	if httpengine.HeldBuffersReused() == reusedBefore {
+	if httpengine.BuffersReused() == reusedBefore {
 		t.Error("no read buffer was reused")
 	}
 }

@@ -293,17 +293,10 @@ func TestWriteBorrowedReturnsOnFailure(t *testing.T) {
 		release := make(chan struct{})
 		u := testutil.NewUpstream(t, func(c net.Conn) {
 			// The head only: the body waits for a 100 Continue never sent.
-			br := bufio.NewReader(c)
-			for {
-				line, err := br.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if line == "\r\n" {
-					heads <- struct{}{}
-					break
-				}
+			if _, err := testutil.ReadHead(bufio.NewReader(c)); err != nil {
+				return
 			}
+			heads <- struct{}{}
 			<-release
 		})
 		t.Cleanup(func() { close(release) })

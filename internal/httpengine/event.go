@@ -89,7 +89,7 @@ type Event struct {
 	Login *LoginInfo
 
 	// buf is the pooled buffer behind Data, when Data is one, for the log
-	// to reuse (see BodyBufferMode). In an event returned by NextHeld it
+	// to reuse (see Options.ReuseBodyBuffers). In an event returned by NextHeld it
 	// says which buffer Done gives back. holds and escaped are the log's
 	// record, in its own copy of the event, of the readers of buf:
 	// NextHeld's not yet Done, and whether a plain Next read it.

@@ -48,12 +48,11 @@ type EventLog struct {
 	// appended, the log finishes, or a read makes room. Waiters create it
 	// (waitChanLocked), so appending allocates no channel while nobody waits.
 	wake chan struct{}
-	// mode says when data buffers go back to the pool (BodyBufferMode).
-	// SingleReader: once a later event is read; recycled is the sequence
-	// number below which that was done. Held: lingering counts the holds
-	// on the buffers of events that left the log while held.
-	mode      BodyBufferMode
-	recycled  uint64
+	// reuse: data buffers go back to the pool once their event left the
+	// log and no reader holds them (Options.ReuseBodyBuffers); lingering
+	// counts the holds on the buffers of events that left the log while
+	// held.
+	reuse     bool
 	lingering map[*[]byte]int32
 }
 
@@ -97,7 +96,7 @@ func (l *EventLog) appendStamped(ev Event, hold bool) Event {
 	ev.Time = now
 	ev.Mono = now.Sub(l.start)
 	ev.holds = 0
-	if hold && ev.buf != nil && l.mode == BodyBuffersHeld {
+	if hold && ev.buf != nil && l.reuse {
 		ev.holds = 1
 	}
 	l.events = append(l.events, ev)
@@ -169,7 +168,8 @@ func (l *EventLog) Next(ctx context.Context, seq uint64) (Event, error) {
 }
 
 // NextHeld is Next for a reader that calls Done(&ev) once it no longer
-// reads ev.Data (with BodyBuffersHeld the buffer is reused after that). A
+// reads ev.Data (with Options.ReuseBodyBuffers the buffer is reused after
+// that). A
 // reader must not call Done for an event it still reads, nor twice.
 func (l *EventLog) NextHeld(ctx context.Context, seq uint64) (Event, error) {
 	return l.next(ctx, seq, true)
@@ -177,7 +177,7 @@ func (l *EventLog) NextHeld(ctx context.Context, seq uint64) (Event, error) {
 
 // Done ends the hold NextHeld took on ev's buffer: it goes back to the
 // pool if its event already left the log and nobody else holds it. A
-// no-op for an event without one (not data, or not BodyBuffersHeld).
+// no-op for an event without one (not data, or no reuse).
 func (l *EventLog) Done(ev *Event) {
 	buf := ev.buf
 	if buf == nil {
@@ -201,24 +201,23 @@ func (l *EventLog) Done(ev *Event) {
 		l.lingering[buf] = n - 1
 	default:
 		delete(l.lingering, buf)
-		reuse(buf)
+		giveBack(buf)
 	}
 }
 
-// heldReused counts the buffers BodyBuffersHeld gave back (for tests).
-var heldReused atomic.Uint64
+// buffersReused counts the read buffers event logs gave back (for tests).
+var buffersReused atomic.Uint64
 
-func reuse(buf *[]byte) {
-	heldReused.Add(1)
+func giveBack(buf *[]byte) {
+	buffersReused.Add(1)
 	chunkPool.Put(buf)
 }
 
-// leaveLocked is called for each event leaving the log. With
-// BodyBuffersHeld its buffer goes back to the pool unless a reader holds it
-// (it lingers until the last Done) or a plain Next read it (it is never
-// reused). The other modes give buffers back where they know it is safe.
+// leaveLocked is called for each event leaving the log. With reuse its
+// buffer goes back to the pool unless a reader holds it (it lingers until
+// the last Done) or a plain Next read it (it is never reused).
 func (l *EventLog) leaveLocked(ev *Event) {
-	if l.mode != BodyBuffersHeld || ev.buf == nil || ev.escaped {
+	if !l.reuse || ev.buf == nil || ev.escaped {
 		return
 	}
 	if ev.holds > 0 {
@@ -228,7 +227,7 @@ func (l *EventLog) leaveLocked(ev *Event) {
 		l.lingering[ev.buf] = ev.holds
 		return
 	}
-	reuse(ev.buf)
+	giveBack(ev.buf)
 }
 
 func (l *EventLog) next(ctx context.Context, seq uint64, hold bool) (Event, error) {
@@ -245,7 +244,7 @@ func (l *EventLog) next(ctx context.Context, seq uint64, hold bool) (Event, erro
 			slot := &l.events[i]
 			ev := *slot
 			ev.buf, ev.holds, ev.escaped = nil, 0, false
-			if slot.buf != nil && l.mode == BodyBuffersHeld {
+			if slot.buf != nil && l.reuse {
 				if hold {
 					slot.holds++
 					ev.buf = slot.buf
@@ -253,13 +252,11 @@ func (l *EventLog) next(ctx context.Context, seq uint64, hold bool) (Event, erro
 					slot.escaped = true
 				}
 			}
-			l.recycleBeforeLocked(seq)
 			l.deliverLocked(seq)
 			l.mu.Unlock()
 			return ev, nil
 		}
 		if l.finished {
-			l.recycleBeforeLocked(seq)
 			l.mu.Unlock()
 			return Event{}, io.EOF
 		}
@@ -299,33 +296,14 @@ func (l *EventLog) deliverLocked(seq uint64) {
 	}
 }
 
-// recycleBeforeLocked returns to the pool the data buffers of events before
-// seq: in recycle mode the one reader is done with them once it asks for
-// seq.
-func (l *EventLog) recycleBeforeLocked(seq uint64) {
-	if l.mode != BodyBuffersSingleReader {
-		return
-	}
-	for s := max(l.recycled, l.base); s < seq && s-l.base < uint64(len(l.events)); s++ {
-		ev := &l.events[s-l.base]
-		if ev.buf != nil {
-			chunkPool.Put(ev.buf)
-			l.retained -= heldBytes(ev)
-			ev.buf, ev.Data = nil, nil
-		}
-	}
-	if seq > l.recycled {
-		l.recycled = seq
-	}
-}
-
 // heldBytes is the memory an event's data pins: a read buffer handed over
 // whole (see readResponse) keeps its capacity alive, not only its length.
 func heldBytes(ev *Event) int { return cap(ev.Data) }
 
 // DropDelivered drops every event already delivered, with its data (a
-// recycled buffer goes back to the pool), once nobody will read them
-// again: the one consumer of a request (Exchange) calls it when it ends, so
+// reused buffer goes back to the pool), once nobody will read them
+// again: the one consumer of a request (Exchange, Fetch) calls it when it
+// ends, so
 // a finished request kept around for a while (its properties stay
 // readable) holds no body data. A later Next for a dropped sequence number
 // returns ErrEventGone, as for any event dropped to keep the log bounded.
@@ -335,11 +313,7 @@ func (l *EventLog) DropDelivered() {
 	n := 0
 	for n < len(l.events) && l.base+uint64(n) <= l.delivered {
 		ev := &l.events[n]
-		if l.mode == BodyBuffersSingleReader && ev.buf != nil {
-			chunkPool.Put(ev.buf) // its one reader is done with the log
-		} else {
-			l.leaveLocked(ev)
-		}
+		l.leaveLocked(ev)
 		l.retained -= heldBytes(ev)
 		*ev = Event{}
 		n++
@@ -352,8 +326,5 @@ func (l *EventLog) DropDelivered() {
 		l.events = nil // let the backing array go
 	} else {
 		l.events = l.events[n:]
-	}
-	if l.recycled < l.base {
-		l.recycled = l.base
 	}
 }

@@ -19,9 +19,9 @@ func SetAcquiredHook(t testing.TB, f func()) {
 	t.Cleanup(func() { testHookAcquired.Store(nil) })
 }
 
-// HeldBuffersReused is how many read buffers BodyBuffersHeld logs have
-// given back so far (all requests).
-func HeldBuffersReused() uint64 { return heldReused.Load() }
+// BuffersReused is how many read buffers event logs have given back so
+// far (all requests).
+func BuffersReused() uint64 { return buffersReused.Load() }
 
 // SetBeforeWriteHook makes f run before each socket write of a request's
 // bytes (without the request's lock; n is the write's size) until the

@@ -71,9 +71,18 @@ type Options struct {
 	// (a socket timeout only notices silence). 0 means no bound.
 	MaxDuration time.Duration
 
-	// BodyBuffers says when the event log may reuse the read buffer behind
-	// a 'data' event's Data (see BodyBufferMode); by default never.
-	BodyBuffers BodyBufferMode
+	// ReuseBodyBuffers lets the event log give the read buffer behind a
+	// 'data' event's Data back to the pool, for another response to read
+	// into, once the event left the log (the retention bounds,
+	// EventLog.DropDelivered) and no reader holds it. Readers then read
+	// with EventLog.NextHeld and call EventLog.Done once they no longer
+	// read the event's Data; an event read with plain Next keeps its
+	// buffer from ever being reused (tests, or a reader that keeps
+	// events). A large response read is handed to its event whole (no
+	// copy); without reuse each one is a fresh 256 KiB allocation, cleared
+	// by the runtime and collected later: about a sixth of the gateway's
+	// CPU on a streamed download.
+	ReuseBodyBuffers bool
 
 	// Observer, if set, sees every event as it is emitted (tracing,
 	// metrics, logs). See Observer for what it may do.
@@ -313,26 +322,3 @@ func resolve(o Options) (*resolved, error) {
 	}
 	return r, nil
 }
-
-// BodyBufferMode says when a 'data' event's read buffer goes back to the
-// pool for another response to read into. A large response read is handed
-// to its event whole (no copy); without reuse each one is a fresh 256 KiB
-// allocation, cleared by the runtime, and collected later: about a sixth
-// of the gateway's CPU on a streamed download.
-type BodyBufferMode uint8
-
-const (
-	// BodyBuffersOwned: each event's Data is its own; nothing is reused.
-	BodyBuffersOwned BodyBufferMode = iota
-	// BodyBuffersSingleReader: one reader, done with an event's Data once
-	// it asks for a later event (Fetch copies each chunk out); the buffer
-	// is reused then, and such events cannot be read again.
-	BodyBuffersSingleReader
-	// BodyBuffersHeld: readers read with EventLog.NextHeld and call
-	// EventLog.Done once they no longer read the event's Data; a buffer is
-	// reused once its event left the log (the retention bounds,
-	// DropDelivered) and no reader holds it. An event read with plain Next
-	// keeps its buffer from ever being reused (tests, or a reader that
-	// keeps events).
-	BodyBuffersHeld
-)

@@ -250,9 +250,9 @@ func TestLargeBodies(t *testing.T) {
 	_, _ = io.Copy(want, &deterministic{n: size})
 	wantSum := fmt.Sprintf("%x", want.Sum(nil))
 
-	for _, mode := range []httpengine.BodyBufferMode{httpengine.BodyBuffersOwned, httpengine.BodyBuffersSingleReader, httpengine.BodyBuffersHeld} {
-		t.Run(fmt.Sprintf("download body buffers %d", mode), func(t *testing.T) {
-			download(t, a, httpengine.Options{Host: host, Port: port, BodyBuffers: mode}, size, wantSum)
+	for _, reuse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("download reuse=%v", reuse), func(t *testing.T) {
+			download(t, a, httpengine.Options{Host: host, Port: port, ReuseBodyBuffers: reuse}, size, wantSum)
 		})
 	}
 	t.Run("upload", func(t *testing.T) {

@@ -143,7 +143,7 @@ func Request(agent *agentpool.Agent, oneTime bool, o Options, bufferBytes int) (
 		replayable:    true,
 	}
 	c.cond.L = &c.mu
-	c.log.mode = o.BodyBuffers
+	c.log.reuse = o.ReuseBodyBuffers
 	if err := c.applyProxy(r); err != nil {
 		return nil, err
 	}

@@ -131,7 +131,7 @@ func (c *ClientRequest) readResponse(br *bufio.Reader) {
 			}
 			c.resBytes += uint64(n)
 			ev := Event{Kind: EventData, Target: TargetResponse, Data: data, Bytes: c.resBytes}
-			if c.log.mode != BodyBuffersOwned {
+			if c.log.reuse {
 				ev.buf = handed
 			}
 			c.emitLocked(ev)

@@ -311,9 +311,10 @@ func (c *ClientRequest) flushLocked() {
 			c.inflightBytes += len(b)
 		}
 		c.inflightEnd = c.ended && len(c.pend) == 0 && gen == c.pendGen
+		n := c.inflightBytes
 		c.mu.Unlock()
 		if h := testHookBeforeWrite.Load(); h != nil {
-			(*h)(c.inflightBytes)
+			(*h)(n)
 		}
 		_, err := bufs.WriteTo(conn)
 		c.mu.Lock()

@@ -148,7 +148,7 @@ func (s *Service) newHandle(ctx context.Context, o *pb.RequestOptions) (*handle,
 	sp.forHandle = true
 	// The handle's readers (Events, Exchange) read with NextHeld and give
 	// each event back once sent, so the read buffers are reused.
-	sp.opts.BodyBuffers = httpengine.BodyBuffersHeld
+	sp.opts.ReuseBodyBuffers = true
 	if err := s.handles.reserve(); err != nil {
 		return nil, err
 	}

@@ -59,9 +59,10 @@ func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResp
 		return nil, err
 	}
 	sp.opts.URL, sp.opts.Method, sp.opts.Headers, sp.agent = in.GetUrl(), in.GetMethod(), headersFromProto(in.GetHeaders()), in.GetAgent()
-	// Fetch is the one reader of its events and copies each chunk out
-	// before reading on: the chunk buffers can be recycled.
-	sp.opts.BodyBuffers = httpengine.BodyBuffersSingleReader
+	// Fetch reads its events with NextHeld, copies each chunk out and
+	// gives it back at once, and drops what it read when it returns: the
+	// read buffers are reused.
+	sp.opts.ReuseBodyBuffers = true
 	if sp.opts.Redirect == httpengine.RedirectDeferred {
 		return nil, badArgument("Fetch cannot answer a deferred redirect: use follow, error or manual, or Exchange")
 	}
@@ -118,8 +119,9 @@ func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResp
 		endMono  time.Duration
 	)
 	log := cr.Events()
+	defer log.DropDelivered()
 	for seq := uint64(1); ; seq++ {
-		ev, err := log.Next(ctx, seq)
+		ev, err := log.NextHeld(ctx, seq)
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -173,6 +175,9 @@ func (s *Service) fetch(ctx context.Context, in *pb.FetchRequest) (*pb.FetchResp
 			}
 			return nil, ev.Err
 		}
+		// The chunk was copied into body: its buffer may be reused. (A
+		// return above keeps its hold; the buffer is then collected.)
+		log.Done(&ev)
 	}
 	if head == nil { // cannot happen: a request closes with a response or an error
 		return nil, errors.New("fetch: the request closed without a response")

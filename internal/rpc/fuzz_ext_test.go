@@ -56,16 +56,9 @@ func startFuzzGateway(tb testing.TB) *fuzzGateway {
 				defer conns.Done()
 				defer c.Close()
 				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				br := bufio.NewReader(c)
 				// Read the head, answer, and close: no keep-alive to track.
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if line == "\r\n" {
-						break
-					}
+				if _, err := testutil.ReadHead(bufio.NewReader(c)); err != nil {
+					return
 				}
 				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
 			}()

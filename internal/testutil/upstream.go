@@ -73,21 +73,29 @@ func (u *Upstream) Close() {
 	u.wg.Wait()
 }
 
-// ReadRequest reads one request head and its body (Content-Length or
-// chunked) from br and returns the head's raw bytes and the body.
-func ReadRequest(br *bufio.Reader) (head string, body []byte, err error) {
+// ReadHead reads one request head from br, up to and including its empty
+// line, and returns its raw bytes: what a scripted upstream reads before
+// it decides what to do with the body (wait, answer early, ignore it).
+func ReadHead(br *bufio.Reader) (string, error) {
 	var sb strings.Builder
 	for {
 		line, err := br.ReadString('\n')
 		sb.WriteString(line)
 		if err != nil {
-			return sb.String(), nil, err
+			return sb.String(), err
 		}
 		if line == "\r\n" {
-			break
+			return sb.String(), nil
 		}
 	}
-	head = sb.String()
+}
+
+// ReadRequest reads one request head and its body (Content-Length or
+// chunked) from br and returns the head's raw bytes and the body.
+func ReadRequest(br *bufio.Reader) (head string, body []byte, err error) {
+	if head, err = ReadHead(br); err != nil {
+		return head, nil, err
+	}
 	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
 	if err != nil {
 		return head, nil, err
